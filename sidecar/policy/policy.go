@@ -16,7 +16,10 @@
 package policy
 
 import (
+	"context"
 	"net/http"
+
+	bridgev1 "github.com/omninode/bridge/gen/omninode/bridge/v1"
 )
 
 // Engine applies the directives in force. The zero value passes through.
@@ -33,4 +36,31 @@ func (e *Engine) Transport(base http.RoundTripper) http.RoundTripper { return ba
 // is emitted). Failures are always kept.
 func (e *Engine) Sample(route string, success bool) (keep bool, weight float64) {
 	return true, 1
+}
+
+type recorderKey struct{}
+
+// recorder collects the decisions policies take for one request.
+type recorder struct{ decisions []*bridgev1.PolicyDecision }
+
+// WithRecorder returns a context that collects policy decisions for one
+// request; the proxy installs it before calling the wrapped handler and reads
+// it back with Decisions when it builds the request's event.
+func WithRecorder(ctx context.Context) context.Context {
+	return context.WithValue(ctx, recorderKey{}, &recorder{})
+}
+
+// Record adds a decision to the request's recorder, if it has one.
+func Record(ctx context.Context, d *bridgev1.PolicyDecision) {
+	if r, ok := ctx.Value(recorderKey{}).(*recorder); ok {
+		r.decisions = append(r.decisions, d)
+	}
+}
+
+// Decisions returns the decisions recorded for the request (nil when none).
+func Decisions(ctx context.Context) []*bridgev1.PolicyDecision {
+	if r, ok := ctx.Value(recorderKey{}).(*recorder); ok {
+		return r.decisions
+	}
+	return nil
 }
