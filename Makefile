@@ -57,3 +57,12 @@ breaking: ## Check proto/ for breaking changes against the previous commit
 .PHONY: fuzz
 fuzz: ## Run every fuzz target for FUZZTIME each (default 20s)
 	bash scripts/fuzz.sh $(or $(FUZZTIME),20s)
+
+.PHONY: bench
+bench: ## Benchmarks side by side (sidecar vs nginx/HAProxy, event pipeline, closed loop, micro); PROFILE=1 saves profiles; NICE=-10 raises priority on a busy machine
+	$(GO) build -o "$${TMPDIR:-/tmp}/omnibridge-benchrun" ./bench/cmd/benchrun
+	$(if $(NICE),nice -n $(NICE) )"$${TMPDIR:-/tmp}/omnibridge-benchrun" -repo . $(if $(filter 1,$(PROFILE)),-profile) $(BENCH_ARGS)
+
+.PHONY: bench-smoke
+bench-smoke: ## Every benchmark scenario once at tiny scale: checks the harness works, asserts no timing
+	$(GO) run ./bench/cmd/benchrun -repo . -smoke -out "$${TMPDIR:-/tmp}/omnibridge-bench-smoke" $(BENCH_ARGS)

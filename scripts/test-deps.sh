@@ -39,9 +39,13 @@ if [ ! -x "$consul_bin" ]; then
     go mod edit -dropreplace=github.com/hashicorp/consul/api \
       -dropreplace=github.com/hashicorp/consul/sdk \
       -dropreplace=github.com/hashicorp/consul/proto-public
-    GOFLAGS=-mod=mod go build -o "$consul_bin.tmp" .
+    if ! GOFLAGS=-mod=mod go build -o "$consul_bin.tmp" . >"$work.log" 2>&1; then
+      tail -30 "$work.log" >&2
+      echo "test-deps: the Consul build failed (log above)" >&2
+      exit 1
+    fi
   )
   mv "$consul_bin.tmp" "$consul_bin"
-  rm -rf "$work"
+  rm -rf "$work" "$work.log"
 fi
 echo "test-deps: ready (consul at $consul_bin)"
