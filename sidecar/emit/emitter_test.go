@@ -1,0 +1,92 @@
+package emit
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+	"time"
+
+	bridgev1 "github.com/omninode/bridge/gen/omninode/bridge/v1"
+	"github.com/omninode/bridge/internal/bus"
+	"github.com/omninode/bridge/internal/testenv"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+func lifecycleEvent(src *bus.Source) bus.Event {
+	return &bridgev1.ServiceLifecycleEvent{
+		Envelope:    src.Envelope(time.Now(), nil),
+		EventType:   bridgev1.LifecycleEventType_LIFECYCLE_EVENT_TYPE_SERVICE_HEALTH_CHANGE,
+		ServiceInfo: &bridgev1.ServiceInfo{Name: "orders"},
+	}
+}
+
+func startEmitter(t *testing.T, mod func(*Config)) (*Emitter, func()) {
+	t.Helper()
+	cfg := DefaultConfig()
+	cfg.SpoolDir = t.TempDir()
+	cfg.DeliveryTimeout = time.Second
+	cfg.RetryInterval = 100 * time.Millisecond
+	cfg.Registry = prometheus.NewRegistry()
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	mod(&cfg)
+	e, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = e.Run(ctx) }()
+	stop := func() { cancel(); <-done }
+	t.Cleanup(func() { cancel(); <-done })
+	return e, stop
+}
+
+func TestEmitterDeliversToBroker(t *testing.T) {
+	t.Parallel()
+	kafka := testenv.Kafka(t)
+	e, _ := startEmitter(t, func(c *Config) { c.Bus = &bus.Config{Brokers: kafka.Brokers(), Linger: time.Millisecond} })
+	src := bus.NewSource(&bridgev1.Source{Service: "orders", Instance: "i-1"}, 0)
+	const n = 2000
+	start := time.Now()
+	for range n {
+		e.Emit(lifecycleEvent(src))
+	}
+	for e.Stats().Delivered < n {
+		if time.Since(start) > 20*time.Second {
+			t.Fatalf("stats after 20s: %+v", e.Stats())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Logf("%d events delivered in %v", n, time.Since(start))
+}
+
+func TestEmitterSpoolOnlyThenReplay(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	src := bus.NewSource(&bridgev1.Source{Service: "orders", Instance: "i-2"}, 0)
+	e, stop := startEmitter(t, func(c *Config) { c.SpoolDir = dir })
+	for range 100 {
+		e.Emit(lifecycleEvent(src))
+	}
+	stop()
+	if st := e.Stats(); st.Spooled != 100 || st.SpoolPending != 100 {
+		t.Fatalf("spool-only stats %+v", st)
+	}
+	kafka := testenv.Kafka(t)
+	e2, _ := startEmitter(t, func(c *Config) {
+		c.SpoolDir = dir
+		c.Bus = &bus.Config{Brokers: kafka.Brokers()}
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for e2.Stats().Replayed < 100 {
+		if time.Now().After(deadline) {
+			t.Fatalf("replay stats %+v", e2.Stats())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if st := e2.Stats(); st.SpoolPending != 0 || !st.BusLive {
+		t.Fatalf("after replay %+v", st)
+	}
+}

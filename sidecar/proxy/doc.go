@@ -1,0 +1,17 @@
+// Package proxy owns the sidecar's request path: a transparent reverse proxy
+// to the one upstream service (HTTP/1.1, h2c and TLS, gRPC with trailers,
+// Connect unary and streaming, server-sent events flushed as they come,
+// WebSocket upgrades), the refusal of ambiguously framed requests, the
+// server and client spans with W3C propagation, the request metrics, and one
+// proxy.communication_intelligence event per request, handed to the
+// emitter without waiting.
+//
+// Bodies are streamed, never buffered. Hop-by-hop headers are removed as RFC
+// 9110 §7.6.1 says (httputil.ReverseProxy does this, including the headers
+// the Connection header names), X-Forwarded-For/-Host/-Proto and traceparent
+// are set, and any x-omninode-* header from the client is removed and
+// replaced by the sidecar's own.
+//
+// It must not block on emission, must not buffer bodies, and must not put a
+// credential into an event, a metric label or a log line.
+package proxy
