@@ -93,7 +93,31 @@ func consulBinary() (string, error) {
 	return "", &notInstalledError{what: "consul", hint: "run scripts/test-deps.sh to build consul"}
 }
 
-func startConsul() (_ *ConsulAgent, err error) {
+// ConsulACLToken is the management token of the agent ConsulACL starts.
+const ConsulACLToken = "5b1d3f0e-7c2a-4e8b-9f61-0d2c4a6e8b10"
+
+var (
+	consulACLOnce   sync.Once
+	consulACLShared *ConsulAgent
+	consulACLErr    error
+)
+
+// ConsulACL starts (once per test binary) a second Consul dev agent with
+// ACLs enabled and a default policy of deny: only requests carrying
+// [ConsulACLToken] (the management token) may read or write.
+func ConsulACL(tb testing.TB) *ConsulAgent {
+	tb.Helper()
+	consulACLOnce.Do(func() {
+		consulACLShared, consulACLErr = startConsul("-hcl",
+			`acl { enabled = true default_policy = "deny" tokens { initial_management = "`+ConsulACLToken+`" } }`)
+	})
+	if consulACLErr != nil {
+		abort(tb, consulACLErr)
+	}
+	return consulACLShared
+}
+
+func startConsul(extra ...string) (_ *ConsulAgent, err error) {
 	bin, err := consulBinary()
 	if err != nil {
 		return nil, err
@@ -113,7 +137,7 @@ func startConsul() (_ *ConsulAgent, err error) {
 		c.proc = &child{
 			name: "consul",
 			path: bin,
-			args: []string{
+			args: append([]string{
 				"agent", "-dev", "-node", "testenv",
 				"-bind", "127.0.0.1", "-client", "127.0.0.1",
 				"-http-port", strconv.Itoa(c.ports.http),
@@ -124,7 +148,7 @@ func startConsul() (_ *ConsulAgent, err error) {
 				"-serf-wan-port", strconv.Itoa(c.ports.serfWAN),
 				"-server-port", strconv.Itoa(c.ports.server),
 				"-log-level", "info",
-			},
+			}, extra...),
 			logPath: filepath.Join(dir, "consul.log"),
 		}
 		err = c.start()
