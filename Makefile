@@ -66,3 +66,7 @@ bench: ## Benchmarks side by side (sidecar vs nginx/HAProxy, event pipeline, clo
 .PHONY: bench-smoke
 bench-smoke: ## Every benchmark scenario once at tiny scale: checks the harness works, asserts no timing
 	$(GO) run ./bench/cmd/benchrun -repo . -smoke -out "$${TMPDIR:-/tmp}/omnibridge-bench-smoke" $(BENCH_ARGS)
+
+.PHONY: soak
+soak: ## Soak the topology under load with scheduled faults for DURATION (default 30m; SOAK_SHORT=1: 1m); results in soak-results/
+	bash scripts/soak.sh $(or $(DURATION),30m)
