@@ -44,6 +44,17 @@ type controlPlane struct {
 	admin   bridgev1connect.AdminServiceClient
 	grpc    bridgev1connect.AdminServiceClient
 	loop    *adminapi.Handler
+	// signals counts the critical signals that reached the control plane
+	// on the directive streams, by kind.
+	signals sync.Map // bridgev1.SignalKind -> *atomic.Int64
+}
+
+// signalsOf returns how many signals of kind reached the control plane.
+func (cp *controlPlane) signalsOf(kind bridgev1.SignalKind) int64 {
+	if v, ok := cp.signals.Load(kind); ok {
+		return v.(*atomic.Int64).Load()
+	}
+	return 0
 }
 
 func startControlPlane(t *testing.T, mut func(*optimize.Config)) *controlPlane {
@@ -66,6 +77,8 @@ func startControlPlane(t *testing.T, mut func(*optimize.Config)) *controlPlane {
 	dcfg.KV = directives.NewMemoryKV()
 	dcfg.Poll, dcfg.StatusFlush, dcfg.Heartbeat = 100*time.Millisecond, 100*time.Millisecond, time.Second
 	dcfg.OnSignal = func(ctx context.Context, svc string, sig *bridgev1.CriticalSignal) {
+		v, _ := cp.signals.LoadOrStore(sig.GetKind(), new(atomic.Int64))
+		v.(*atomic.Int64).Add(1)
 		if e := eng.Load(); e != nil {
 			e.OnSignal(ctx, svc, sig)
 		}
@@ -154,11 +167,17 @@ func (u *upstream) setFail(share float64) { u.fail.Store(uint64(share * 1e6)) }
 func startSidecar(t *testing.T, cp *controlPlane, up string) (string, *policy.Engine) {
 	t.Helper()
 	var client atomic.Pointer[sidecardirectives.Client]
-	pe, err := policy.New(policy.Config{Service: service, Endpoints: []string{up}, OnSignal: func(s *bridgev1.CriticalSignal) {
+	pcfg := policy.DefaultConfig()
+	pcfg.Service, pcfg.Endpoints = service, []string{up}
+	pcfg.OnSignal = func(s *bridgev1.CriticalSignal) {
 		if c := client.Load(); c != nil {
 			c.SendSignal(s)
 		}
-	}})
+	}
+	// A short error-burst window, so that a burst shows within a second at
+	// the few tens of requests a second this machine pushes under -race.
+	pcfg.ErrorBurst.Window, pcfg.ErrorBurst.MinRequests = time.Second, 10
+	pe, err := policy.New(pcfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,9 @@ package policy
 
 import (
 	"strconv"
+	"strings"
+
+	bridgev1 "github.com/omninode/bridge/gen/omninode/bridge/v1"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -11,6 +14,7 @@ type metrics struct {
 	decisions *prometheus.CounterVec
 	snapshots *prometheus.CounterVec
 	ver       prometheus.Gauge
+	signals   *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -30,8 +34,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "omnibridge_policy_snapshot_version",
 			Help: "Version of the directive snapshot in force.",
 		}),
+		signals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "omnibridge_policy_signals_total",
+			Help: "Critical signals detected (error_burst, latency_breach, breaker_opened), after the one-per-route-per-second throttle.",
+		}, []string{"kind"}),
 	}
-	for _, c := range []prometheus.Collector{m.decisions, m.snapshots, m.ver} {
+	for _, c := range []prometheus.Collector{m.decisions, m.snapshots, m.ver, m.signals} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -54,5 +62,11 @@ func (m *metrics) snapshot(result string) {
 func (m *metrics) version(v uint64) {
 	if m != nil {
 		m.ver.Set(float64(v))
+	}
+}
+
+func (m *metrics) signal(k bridgev1.SignalKind) {
+	if m != nil {
+		m.signals.WithLabelValues(strings.ToLower(strings.TrimPrefix(k.String(), "SIGNAL_KIND_"))).Inc()
 	}
 }

@@ -10,6 +10,12 @@
 //     budget, per-try timeouts, weighted endpoint choice, breaker outcomes);
 //   - Sample when it is about to emit a communication event.
 //
+// Transport also counts every request's outcome per route in a short,
+// lock-free rolling window, whether or not directives are in force, and
+// raises SIGNAL_KIND_ERROR_BURST when failures pass a share of it
+// (ErrorBurstConfig). Critical signals go to Config.OnSignal and are
+// counted in omnibridge_policy_signals_total.
+//
 // The directives in force are one compiled, immutable snapshot behind an
 // atomic pointer: Apply validates a new snapshot whole, then swaps it; the
 // request path only loads the pointer. Each directive is checked against its
@@ -46,6 +52,9 @@ type Engine struct {
 	metrics *metrics
 	// signals throttles critical signals to one per kind and route per second.
 	signals sync.Map // string -> *atomic.Int64 (unix nanos of the last one)
+	// bursts detects error bursts; nil when disabled or when nobody would
+	// hear of one (no OnSignal, no Registry), as in the zero Engine.
+	bursts *burstDetector
 }
 
 // New returns an Engine with cfg's static defaults in force.
@@ -62,6 +71,9 @@ func New(cfg Config) (*Engine, error) {
 		return nil, fmt.Errorf("register policy metrics: %w", err)
 	}
 	e.metrics = m
+	if b := cfg.ErrorBurst.withDefaults(); !b.Disabled && (cfg.OnSignal != nil || m != nil) {
+		e.bursts = newBurstDetector(b)
+	}
 	if len(cfg.Defaults) > 0 {
 		e.snap.Store(compile(&bridgev1.DirectiveSnapshot{Service: cfg.Service}, cfg.Defaults, nil, e))
 	}
@@ -155,10 +167,10 @@ func (e *Engine) Sample(route string, success bool) (keep bool, weight float64) 
 	return false, 0
 }
 
-// signal hands a critical signal to Config.OnSignal, at most one per kind
-// and route per second.
+// signal counts a critical signal and hands it to Config.OnSignal, at most
+// one per kind and route per second.
 func (e *Engine) signal(kind bridgev1.SignalKind, route string, value float64, n uint64) {
-	if e == nil || e.cfg.OnSignal == nil {
+	if e == nil || (e.cfg.OnSignal == nil && e.metrics == nil) {
 		return
 	}
 	now := time.Now()
@@ -166,6 +178,10 @@ func (e *Engine) signal(kind bridgev1.SignalKind, route string, value float64, n
 	last := v.(*atomic.Int64)
 	prev := last.Load()
 	if now.UnixNano()-prev < int64(time.Second) || !last.CompareAndSwap(prev, now.UnixNano()) {
+		return
+	}
+	e.metrics.signal(kind)
+	if e.cfg.OnSignal == nil {
 		return
 	}
 	e.cfg.OnSignal(&bridgev1.CriticalSignal{

@@ -34,11 +34,17 @@ const maxDrain = 64 << 10
 func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	c := t.e.snap.Load()
 	if c == nil {
-		return t.base.RoundTrip(req)
+		if t.e.bursts == nil {
+			return t.base.RoundTrip(req)
+		}
+		resp, err := t.base.RoundTrip(req)
+		t.e.observe(req.Context(), burstRoute(req), resp, err)
+		return resp, err
 	}
 	ctx := req.Context()
 	now := time.Now()
 	route, path := routeOf(ctx), req.URL.Path
+	burstKey := burstRoute(req)
 	rs, _ := ctx.Value(reqStateKey{}).(*reqState)
 	if rs == nil {
 		rs = &reqState{}
@@ -167,9 +173,21 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil && rs.timeout != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		t.e.decide(ctx, rs.timeout, bridgev1.PolicyAction_POLICY_ACTION_TIMED_OUT)
 		t.e.signal(bridgev1.SignalKind_SIGNAL_KIND_LATENCY_BREACH, rs.timeout.route, time.Since(now).Seconds(), 1)
-		return gatewayTimeout(req), nil
+		resp = gatewayTimeout(req)
+		t.e.observe(ctx, burstKey, resp, nil)
+		return resp, nil
 	}
+	t.e.observe(ctx, burstKey, resp, err)
 	return resp, err
+}
+
+// burstRoute is the route a request's outcome counts under for error
+// bursts: its templated route, else its path.
+func burstRoute(req *http.Request) string {
+	if r := routeOf(req.Context()); r != "" {
+		return r
+	}
+	return req.URL.Path
 }
 
 // classify says whether an attempt failed (for the breaker) and whether its
