@@ -136,7 +136,8 @@ func (e *Engine) ruleRetry(r RouteSnapshot, cur currentFn) *proposal {
 	// errors): a budget sized to a lucky sample would run dry.
 	n := float64(r.Requests + r.Retries)
 	pUp := math.Min(0.49, p+2*math.Sqrt(p*(1-p)/n))
-	attempts := uint32(math.Ceil(math.Log(0.005) / math.Log(pUp)))
+	// Aim for at most 0.1% of requests still failing after the last attempt.
+	attempts := uint32(math.Ceil(math.Log(0.001) / math.Log(pUp)))
 	attempts = max(2, min(5, attempts))
 	budget := math.Max(0.05, math.Min(0.5, math.Round(pUp/(1-pUp)*1.3*100)/100))
 	if d := cur(bridgev1.DirectiveKind_DIRECTIVE_KIND_RETRY, r.Route); d != nil {
