@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/textproto"
 	"net/url"
 	"strings"
 	"sync"
@@ -16,8 +17,8 @@ import (
 	"github.com/omninode/bridge/sidecar/policy"
 	"github.com/omninode/bridge/sidecar/route"
 	"go.opentelemetry.io/otel/propagation"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 )
 
 // Proxy is the sidecar's reverse proxy; it is an http.Handler.
@@ -31,8 +32,19 @@ type Proxy struct {
 	prop     propagation.TextMapPropagator
 	policy   *policy.Engine
 	metrics  *metrics
-	upstream string
+	upstream string // the configured upstream URL, reported as the endpoint when no weights chose one
 	pool     sync.Pool
+	// lite: no TracerProvider was configured; ids and propagation are done
+	// by liteTrace instead of SDK spans (see tracelite.go).
+	lite bool
+	// allow is HeaderAllow resolved against the redactor (nil: call
+	// Redactor.Headers per event).
+	allow []allowedHeader
+	// userHeaders are cfg.UserHeaders in canonical form (Header.Get then
+	// does not canonicalise, which allocates, per request).
+	userHeaders []string
+	// serviceHeader is the X-Omninode-Service value, shared by requests.
+	serviceHeader []string
 }
 
 type exchangeKey struct{}
@@ -44,6 +56,7 @@ type exchange struct {
 	clientSpan trace.Span
 	proxyErr   string
 	traceID    string
+	lt         liteTrace
 }
 
 // New builds a Proxy.
@@ -51,7 +64,7 @@ func New(cfg Config) (*Proxy, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	p := &Proxy{cfg: cfg, log: cfg.Logger, routes: route.New(cfg.Routes), policy: cfg.Policy, upstream: cfg.Upstream.Host}
+	p := &Proxy{cfg: cfg, log: cfg.Logger, routes: route.New(cfg.Routes), policy: cfg.Policy, upstream: cfg.Upstream.String()}
 	if p.log == nil {
 		p.log = slog.Default()
 	}
@@ -63,11 +76,19 @@ func New(cfg Config) (*Proxy, error) {
 	}
 	tp := cfg.TracerProvider
 	if tp == nil {
-		// Spans that are never exported, but carry ids for events and
-		// propagation (a sampled parent is honoured).
-		tp = sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.NeverSample())))
+		// Spans that are never exported only need ids for events and
+		// propagation (a sampled parent is honoured): liteTrace makes them.
+		p.lite = true
+		tp = noop.NewTracerProvider()
 	}
 	p.tracer = tp.Tracer("github.com/omninode/bridge/sidecar/proxy")
+	p.serviceHeader = []string{cfg.Service}
+	for _, h := range cfg.UserHeaders {
+		p.userHeaders = append(p.userHeaders, textproto.CanonicalMIMEHeaderKey(h))
+	}
+	if cfg.Redactor != nil {
+		p.allow = resolveAllow(cfg.Redactor, p.cfg.HeaderAllow)
+	}
 	p.prop = propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
 	p.pool.New = func() any { return new(exchange) }
 	m, err := newMetrics(cfg.Registry)
@@ -154,13 +175,22 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 			delete(h, k)
 		}
 	}
-	h["X-Omninode-Service"] = []string{p.cfg.Service}
+	h["X-Omninode-Service"] = p.serviceHeader
 	x, _ := pr.Out.Context().Value(exchangeKey{}).(*exchange)
 	if x == nil {
 		return
 	}
 	if h.Get("X-Correlation-Id") == "" && x.traceID != "" {
 		h["X-Correlation-Id"] = []string{x.traceID}
+	}
+	if p.lite {
+		delete(h, "Traceparent")
+		delete(h, "Tracestate")
+		h["Traceparent"] = []string{x.lt.traceparent()}
+		if x.lt.state != "" {
+			h["Tracestate"] = []string{x.lt.state}
+		}
+		return
 	}
 	ctx, span := p.tracer.Start(pr.Out.Context(), "proxy upstream", clientKind)
 	x.clientSpan = span

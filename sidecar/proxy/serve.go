@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"cmp"
 	"context"
 	"net/http"
 	"strings"
@@ -28,25 +29,33 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.reject(w, label, msg)
 		return
 	}
-	rt := p.metrics.routeLabel(p.routes.Template(r.URL.Path))
+	rm := p.metrics.route(p.routes.Template(r.URL.Path))
+	rt := rm.label
 	proto, mode := classify(r, p.cfg.MCP)
-
-	ctx := p.prop.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
-	parent := trace.SpanContextFromContext(ctx)
-	ctx, span := p.tracer.Start(ctx, r.Method+" "+rt, serverKind)
-	sc := span.SpanContext()
 
 	x := p.pool.Get().(*exchange)
 	x.rec.reset(w, start, mode)
-	x.proxyErr, x.clientSpan, x.traceID = "", nil, sc.TraceID().String()
+	x.proxyErr, x.clientSpan = "", nil
+
+	ctx := r.Context()
+	var span trace.Span
+	var parent, sc trace.SpanContext
+	if p.lite {
+		x.lt.start(r.Header)
+		x.traceID = x.lt.traceIDHex()
+	} else {
+		ctx = p.prop.Extract(ctx, propagation.HeaderCarrier(r.Header))
+		parent = trace.SpanContextFromContext(ctx)
+		ctx, span = p.tracer.Start(ctx, r.Method+" "+rt, serverKind)
+		sc = span.SpanContext()
+		x.traceID = sc.TraceID().String()
+	}
 	// The body counter is not pooled: the transport may still read or close
 	// the request body after the round trip returned.
-	x.body = &countingBody{}
-	if r.Body != nil && r.Body != http.NoBody {
-		x.body.rc = r.Body
-		r.Body = x.body
-	}
-	ctx = policy.WithRecorder(context.WithValue(ctx, exchangeKey{}, x))
+	wrapBody(r, x)
+	// The route template lets route-scoped directives match; the recorder
+	// collects the policies' decisions and the endpoint weighted routing chose.
+	ctx = policy.WithRoute(policy.WithRecorder(context.WithValue(ctx, exchangeKey{}, x)), rt)
 	p.handler.ServeHTTP(&x.rec, r.WithContext(ctx))
 	elapsed := time.Since(start)
 
@@ -79,11 +88,13 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		x.clientSpan.End()
 	}
-	if !success {
-		span.SetStatus(codes.Error, x.proxyErr)
+	if span != nil {
+		if !success {
+			span.SetStatus(codes.Error, x.proxyErr)
+		}
+		span.End()
 	}
-	span.End()
-	p.metrics.observe(rt, r.Method, status, elapsed)
+	p.metrics.observe(rm, r.Method, status, elapsed)
 
 	respSize, reqSize := x.rec.bytes, x.body.n.Load()
 	if hc := x.rec.hijacked; hc != nil {
@@ -92,27 +103,65 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if p.cfg.Sink != nil {
 		if keep, weight := p.policy.Sample(rt, success); keep {
-			p.emit(r, ctx, start, parent, sc, rt, proto, status, rpcCode, success, weight, elapsed, reqSize, respSize, x)
+			p.flushComplete(w, r, x)
+			tc := &bridgev1.TraceContext{}
+			if p.lite {
+				tc.TraceId, tc.SpanId, tc.TraceFlags = x.lt.traceIDHex(), x.lt.spanIDHex(), uint32(x.lt.flags)
+				tc.ParentSpanId = x.lt.parentIDHex()
+			} else {
+				tc.TraceId, tc.SpanId, tc.TraceFlags = x.traceID, sc.SpanID().String(), uint32(sc.TraceFlags())
+				if parent.IsValid() {
+					tc.ParentSpanId = parent.SpanID().String()
+				}
+			}
+			p.emit(r, ctx, start, tc, rt, proto, status, rpcCode, success, weight, elapsed, reqSize, respSize, x)
 		}
 	}
 	x.rec.w = nil
 	x.body = nil
 	x.clientSpan = nil
+	x.lt.state, x.lt.text = "", ""
 	p.pool.Put(x)
 }
 
-func (p *Proxy) emit(r *http.Request, ctx context.Context, start time.Time, parent, sc trace.SpanContext,
+// flushComplete sends a complete HTTP/1 response to the client before the
+// event is built, so that building it does not delay the response: the
+// server would otherwise flush only when ServeHTTP returns. It flushes only
+// when the whole body (as its Content-Length says) has been written, so
+// the client has nothing left to wait for and no framing changes.
+func (p *Proxy) flushComplete(w http.ResponseWriter, r *http.Request, x *exchange) {
+	if r.ProtoMajor != 1 || x.rec.status == 0 || x.rec.hijacked != nil || x.rec.bytes == 0 {
+		return
+	}
+	cl := w.Header()["Content-Length"]
+	if len(cl) != 1 || !decimalEquals(cl[0], x.rec.bytes) {
+		return
+	}
+	if f, ok := w.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// decimalEquals reports whether s is the decimal form of n.
+func decimalEquals(s string, n int64) bool {
+	if len(s) == 0 || len(s) > 18 {
+		return false
+	}
+	var v int64
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return false
+		}
+		v = v*10 + int64(c-'0')
+	}
+	return v == n
+}
+
+func (p *Proxy) emit(r *http.Request, ctx context.Context, start time.Time, tc *bridgev1.TraceContext,
 	rt string, proto bridgev1.Protocol, status int, rpcCode string, success bool, weight float64,
 	elapsed time.Duration, reqSize, respSize int64, x *exchange) {
 	red := p.cfg.Redactor
-	tc := &bridgev1.TraceContext{
-		TraceId:    sc.TraceID().String(),
-		SpanId:     sc.SpanID().String(),
-		TraceFlags: uint32(sc.TraceFlags()),
-	}
-	if parent.IsValid() {
-		tc.ParentSpanId = parent.SpanID().String()
-	}
 	corr := r.Header.Get("X-Correlation-Id")
 	if corr == "" {
 		corr = tc.TraceId
@@ -124,7 +173,7 @@ func (p *Proxy) emit(r *http.Request, ctx context.Context, start time.Time, pare
 		typ = bridgev1.CommunicationEventType_COMMUNICATION_EVENT_TYPE_REQUEST_ANALYSIS
 	}
 	var user string
-	for _, h := range p.cfg.UserHeaders {
+	for _, h := range p.userHeaders {
 		if v := r.Header.Get(h); v != "" {
 			user = red.String(v)
 			break
@@ -138,6 +187,10 @@ func (p *Proxy) emit(r *http.Request, ctx context.Context, start time.Time, pare
 	if len(method) > 32 {
 		method = method[:32]
 	}
+	src := ""
+	if v := r.Header["X-Omninode-Source-Service"]; len(v) > 0 {
+		src = red.String(v[0])
+	}
 	ev := &bridgev1.CommunicationIntelligenceEvent{
 		Envelope:      p.cfg.Source.Envelope(start, tc),
 		EventType:     typ,
@@ -147,10 +200,10 @@ func (p *Proxy) emit(r *http.Request, ctx context.Context, start time.Time, pare
 			Path:          red.URL(r.URL),
 			Route:         rt,
 			PayloadSize:   reqSize,
-			Headers:       red.Headers(r.Header, p.cfg.HeaderAllow),
+			Headers:       p.eventHeaders(r.Header),
 			UserContext:   user,
 			Protocol:      proto,
-			SourceService: red.String(r.Header.Get("X-Omninode-Source-Service")),
+			SourceService: src,
 		},
 		PerformanceMetrics: &bridgev1.PerformanceMetrics{
 			ResponseTime:     durationpb.New(elapsed),
@@ -160,7 +213,7 @@ func (p *Proxy) emit(r *http.Request, ctx context.Context, start time.Time, pare
 			Success:          success,
 			RpcCode:          rpcCode,
 			TimeToFirstByte:  ttfb,
-			UpstreamEndpoint: p.upstream,
+			UpstreamEndpoint: cmp.Or(policy.Endpoint(ctx), p.upstream),
 			ProxyError:       x.proxyErr,
 		},
 		SampleWeight:    max(weight, 1),
