@@ -4,14 +4,15 @@ import (
 	"log/slog"
 	"os"
 
-	"github.com/omninode/bridge/controlplane"
+	"github.com/omninode/bridge/internal/mesh"
 	"github.com/spf13/cobra"
 )
 
 func init() { register(newControlPlaneCmd) }
 
 func newControlPlaneCmd() *cobra.Command {
-	cfg := controlplane.DefaultConfig()
+	mcfg := mesh.DefaultControlPlaneConfig()
+	cfg := &mcfg.Base
 	var brokers []string
 	var logLevel string
 	cmd := &cobra.Command{
@@ -20,8 +21,19 @@ func newControlPlaneCmd() *cobra.Command {
 		Long: `Run the control plane. It consumes the four intelligence topics as a member of
 a consumer group (more replicas in the same --group share the partitions),
 stores the events in PostgreSQL, caches hot views in Redis and keeps desired
-directive state in Consul KV, and serves /metrics, /livez, /readyz and the
-control-plane APIs on --listen (HTTP/1.1 and HTTP/2 cleartext).
+directive state in Consul KV. It analyzes the events, proposes and enforces
+directives, and serves on --listen: the IntelligenceService, AdminService and
+DirectiveService (Connect, gRPC, gRPC-Web), the dashboard at /ui/, /metrics,
+/livez and /readyz.
+
+Security: callers of the APIs authenticate with a bearer token from
+--api-tokens-file (lines "ROLE NAME TOKEN", ROLE viewer or admin); without it
+the API is open, which is allowed only on a loopback --listen (or with
+--insecure-open-api). With --tls-cert, --tls-key and --tls-ca the listener
+requires mutual TLS and each sidecar may only sync the directives of the
+service named in its certificate's SPIFFE identity; plaintext is served only
+on loopback (or with --insecure-plaintext). --webhook-listen serves the
+sidecar injector's admission webhook over TLS.
 
 Without --postgres, --redis or --consul the matching part runs embedded in
 the process: it works the same but is NOT durable (lost on exit).`,
@@ -33,7 +45,7 @@ the process: it works the same but is NOT durable (lost on exit).`,
 			}
 			cfg.Bus.Brokers = brokers
 			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-			cp, err := controlplane.New(cmd.Context(), cfg)
+			cp, err := mesh.NewControlPlane(cmd.Context(), mcfg)
 			if err != nil {
 				return err
 			}
@@ -57,6 +69,22 @@ the process: it works the same but is NOT durable (lost on exit).`,
 	f.StringVar(&cfg.Bus.SASLPassword, "sasl-password", "", "SASL password")
 	f.BoolVar(&cfg.Bus.TLS, "tls", false, "use TLS to the brokers")
 	f.StringVar(&cfg.Bus.TLSCAFile, "tls-ca-file", "", "PEM CA bundle for the brokers")
+	f.StringVar(&mcfg.APITokensFile, "api-tokens-file", "", `API bearer tokens, lines "ROLE NAME TOKEN" (empty: open API, loopback only)`)
+	f.BoolVar(&mcfg.InsecureOpenAPI, "insecure-open-api", false, "allow an open API (no tokens) on a non-loopback listener")
+	f.StringVar(&mcfg.TLS.CertFile, "tls-cert", "", "PEM certificate of the API listener (mutual TLS with --tls-key and --tls-ca)")
+	f.StringVar(&mcfg.TLS.KeyFile, "tls-key", "", "PEM key of the API listener")
+	f.StringVar(&mcfg.TLS.CAFile, "tls-ca", "", "PEM CA bundle that signs sidecar and client certificates")
+	f.BoolVar(&mcfg.InsecurePlaintext, "insecure-plaintext", false, "serve plaintext on a non-loopback listener (trusted networks only)")
+	f.StringVar(&mcfg.HealthListen, "health-listen", "", "plaintext address of /metrics, /livez and /readyz only, for probes when --listen requires mTLS (default: a loopback port)")
+	inj := &mcfg.Webhook.Inject
+	f.StringVar(&inj.Image, "sidecar-image", inj.Image, "sidecar image the injector adds")
+	f.StringVar(&inj.InitImage, "init-image", inj.InitImage, "iptables init container image the injector adds")
+	f.StringVar(&inj.Brokers, "sidecar-brokers", inj.Brokers, "bus brokers the injected sidecars use, comma-separated")
+	f.StringVar(&inj.ControlPlane, "sidecar-control-plane", inj.ControlPlane, "control plane URL the injected sidecars use")
+	f.StringVar(&mcfg.Webhook.Listen, "webhook-listen", "", "address of the injector admission webhook (empty: none)")
+	f.StringVar(&mcfg.Webhook.CertFile, "webhook-cert", "", "PEM serving certificate of the webhook")
+	f.StringVar(&mcfg.Webhook.KeyFile, "webhook-key", "", "PEM key of the webhook")
+	f.StringVar(&mcfg.Webhook.ClientCAFile, "webhook-client-ca", "", "PEM CA of the API server's client certificate (only it may call the webhook)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	return cmd
 }

@@ -165,6 +165,10 @@ func (s *Service) call(ctx context.Context, dep, method, path string, in, out an
 	if m, ok := metaFrom(ctx); ok {
 		m.apply(req.Header)
 	}
+	// Name the caller, so the callee's sidecar records the edge
+	// (source_service). In the mesh a caller's own sidecar would set it; the
+	// demo runs sidecars inbound only, so the service says who it is.
+	req.Header.Set("X-Omninode-Source-Service", s.Name)
 	start := time.Now()
 	resp, err := s.client.Do(req)
 	if err != nil {
