@@ -62,7 +62,9 @@ weights may route to. --consul registers the instance in the Consul catalog.
 				return err
 			}
 			defer shutdownTP()
-			cfg.TracerProvider = tp
+			if tp != nil {
+				cfg.TracerProvider = tp
+			}
 			sc, err := mesh.NewSidecar(mcfg)
 			if err != nil {
 				return err
@@ -115,12 +117,19 @@ func newLogger(level string) (*slog.Logger, error) {
 }
 
 // tracerProvider exports over OTLP/HTTP when OTEL_EXPORTER_OTLP_ENDPOINT (or
-// the traces-specific variable) is set; otherwise its spans carry ids for
-// events and propagation and are never exported. It sets the OTel globals
-// (only main does).
+// the traces-specific variable) is set, and samples as OTEL_TRACES_SAMPLER
+// says when that is set. Otherwise it returns a nil provider: the proxy then
+// makes trace ids and propagates traceparent itself, without SDK spans that
+// would never be exported (the request path's cheapest mode). It sets the
+// OTel globals (only main does).
 func tracerProvider(ctx context.Context, service, version string) (*sdktrace.TracerProvider, func(), error) {
+	exporting := os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != ""
+	if !exporting && strings.TrimSpace(os.Getenv("OTEL_TRACES_SAMPLER")) == "" {
+		otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
+		return nil, func() {}, nil
+	}
 	opts := []sdktrace.TracerProviderOption{}
-	if os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != "" {
+	if exporting {
 		exp, err := otlptracehttp.New(ctx)
 		if err != nil {
 			return nil, nil, fmt.Errorf("create otlp exporter: %w", err)
@@ -128,8 +137,6 @@ func tracerProvider(ctx context.Context, service, version string) (*sdktrace.Tra
 		res, _ := sdkresource.Merge(sdkresource.Default(), sdkresource.NewSchemaless(
 			semconv.ServiceName("omnibridge-sidecar"), semconv.ServiceNamespace(service), semconv.ServiceVersion(version)))
 		opts = append(opts, sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
-	} else if strings.TrimSpace(os.Getenv("OTEL_TRACES_SAMPLER")) == "" {
-		opts = append(opts, sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.NeverSample())))
 	}
 	tp := sdktrace.NewTracerProvider(opts...)
 	otel.SetTracerProvider(tp)

@@ -69,7 +69,9 @@ func Encode(ev Event) (*kgo.Record, error) {
 	if err := Validate(ev); err != nil {
 		return nil, err
 	}
-	value, err := proto.MarshalOptions{Deterministic: true}.Marshal(ev)
+	// Not deterministic: sorting map fields (the allow-listed headers) costs
+	// more than it is worth; nothing compares encoded bytes.
+	value, err := proto.Marshal(ev)
 	if err != nil {
 		return nil, fmt.Errorf("marshal %s: %w", TypeName(ev), err)
 	}
@@ -207,7 +209,15 @@ func Traceparent(tc *bridgev1.TraceContext) string {
 	if len(tc.GetTraceId()) != 32 || len(tc.GetSpanId()) != 16 {
 		return ""
 	}
-	return fmt.Sprintf("00-%s-%s-%02x", tc.GetTraceId(), tc.GetSpanId(), tc.GetTraceFlags()&0xff)
+	const hexDigits = "0123456789abcdef"
+	f := byte(tc.GetTraceFlags())
+	b := make([]byte, 0, 55)
+	b = append(b, "00-"...)
+	b = append(b, tc.GetTraceId()...)
+	b = append(b, '-')
+	b = append(b, tc.GetSpanId()...)
+	b = append(b, '-', hexDigits[f>>4], hexDigits[f&0xf])
+	return string(b)
 }
 
 // Header returns the value of a record header, or "".

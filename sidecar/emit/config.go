@@ -38,6 +38,11 @@ type Config struct {
 	// MaxInFlight bounds the events handed to the producer and not yet
 	// acknowledged; over it, events go to the spool. Default 4,096.
 	MaxInFlight int
+	// Linger is how long the producer waits to fill a batch, unless
+	// Bus.Linger says otherwise; default 20ms. Events are not urgent
+	// (critical signals also travel on the directive stream), and fewer,
+	// larger produce requests cost the sidecar far less CPU per event.
+	Linger time.Duration
 	// RetryInterval is how often the spool tries the bus again while it is
 	// down; default 1s.
 	RetryInterval time.Duration
@@ -59,6 +64,7 @@ func DefaultConfig() Config {
 		BatchSize:       512,
 		DeliveryTimeout: 5 * time.Second,
 		MaxInFlight:     4096,
+		Linger:          20 * time.Millisecond,
 		RetryInterval:   time.Second,
 		FlushTimeout:    5 * time.Second,
 	}
@@ -86,6 +92,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxInFlight < 1 || c.MaxInFlight > 1_000_000 {
 		return fmt.Errorf("emit: max in flight %d out of range 1..1000000", c.MaxInFlight)
+	}
+	if c.Linger < 0 || c.Linger > time.Second {
+		return fmt.Errorf("emit: linger %v out of range 0..1s", c.Linger)
 	}
 	if c.RetryInterval <= 0 || c.FlushTimeout <= 0 {
 		return errors.New("emit: retry interval and flush timeout must be positive")

@@ -74,10 +74,14 @@ func New(cfg Config) (*Emitter, error) {
 		e.dropped[r] = new(atomic.Int64)
 	}
 	if cfg.Bus != nil {
-		opts, err := cfg.Bus.ProducerOpts(
+		extra := []kgo.Opt{
 			kgo.RecordDeliveryTimeout(cfg.DeliveryTimeout),
 			kgo.ProduceRequestTimeout(cfg.DeliveryTimeout),
-		)
+		}
+		if cfg.Bus.Linger == 0 && cfg.Linger > 0 {
+			extra = append(extra, kgo.ProducerLinger(cfg.Linger))
+		}
+		opts, err := cfg.Bus.ProducerOpts(extra...)
 		if err != nil {
 			return nil, fmt.Errorf("producer options: %w", err)
 		}

@@ -6,11 +6,19 @@
 // proxy.communication_intelligence event per request, handed to the
 // emitter without waiting.
 //
-// Bodies are streamed, never buffered. Hop-by-hop headers are removed as RFC
-// 9110 §7.6.1 says (httputil.ReverseProxy does this, including the headers
-// the Connection header names), X-Forwarded-For/-Host/-Proto and traceparent
-// are set, and any x-omninode-* header from the client is removed and
-// replaced by the sidecar's own.
+// Bodies are streamed, never buffered, except that an HTTP/1 request body of
+// at most 4 KiB with a Content-Length (and no Expect: 100-continue) is read
+// before forwarding, so that headers and body reach the upstream in one
+// write. Hop-by-hop headers are removed as RFC 9110 §7.6.1 says
+// (httputil.ReverseProxy does this, including the headers the Connection
+// header names), X-Forwarded-For/-Host/-Proto and traceparent are set, and
+// any x-omninode-* header from the client is removed and replaced by the
+// sidecar's own.
+//
+// Without a configured TracerProvider no SDK spans are made: trace and span
+// ids and the upstream traceparent are produced directly (tracelite.go),
+// as the SDK with a ParentBased(NeverSample) sampler would. A complete
+// HTTP/1 response is flushed to the client before its event is built.
 //
 // It must not block on emission, must not buffer bodies, and must not put a
 // credential into an event, a metric label or a log line.

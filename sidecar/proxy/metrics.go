@@ -19,7 +19,8 @@ type metrics struct {
 	latency        *prometheus.HistogramVec
 	rejected       *prometheus.CounterVec
 	upstreamErrors *prometheus.CounterVec
-	seen           sync.Map
+	seen           sync.Map // route label -> struct{}
+	routes         sync.Map // route template or label -> *routeMetrics
 	nRoutes        atomic.Int64
 }
 
@@ -60,6 +61,36 @@ func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 	return m, nil
 }
 
+// routeMetrics caches the metric children of one route label, so the
+// request path does not hash label values (WithLabelValues) per request.
+type routeMetrics struct {
+	label   string
+	latency prometheus.Observer
+	mu      sync.Mutex // serialises additions to counters
+	// counters is copy-on-write: readers load it without locking.
+	counters atomic.Pointer[[]statusCounter]
+}
+
+type statusCounter struct {
+	key int32 // method class * 1000 + status
+	c   prometheus.Counter
+}
+
+// route returns the cached metrics of a route template, bounding the number
+// of distinct routes: past maxRoutes, new routes share "{other}".
+func (m *metrics) route(rt string) *routeMetrics {
+	if v, ok := m.routes.Load(rt); ok {
+		return v.(*routeMetrics)
+	}
+	label := m.routeLabel(rt)
+	if v, ok := m.routes.Load(label); ok {
+		return v.(*routeMetrics)
+	}
+	rm := &routeMetrics{label: label, latency: m.latency.WithLabelValues(label)}
+	v, _ := m.routes.LoadOrStore(label, rm)
+	return v.(*routeMetrics)
+}
+
 // routeLabel bounds the number of distinct routes.
 func (m *metrics) routeLabel(rt string) string {
 	if _, ok := m.seen.Load(rt); ok {
@@ -75,17 +106,54 @@ func (m *metrics) routeLabel(rt string) string {
 	return rt
 }
 
-func (m *metrics) observe(rt, method string, status int, d time.Duration) {
-	switch method {
-	case http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodPatch,
-		http.MethodHead, http.MethodOptions, http.MethodConnect, http.MethodTrace:
-	default:
-		method = "OTHER"
+var methods = [...]string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodPatch,
+	http.MethodHead, http.MethodOptions, http.MethodConnect, http.MethodTrace, "OTHER"}
+
+func methodClass(method string) int32 {
+	for i, m := range methods[:len(methods)-1] {
+		if method == m {
+			return int32(i)
+		}
 	}
-	sl := "0"
-	if status > 0 && status < len(statusLabels) {
-		sl = statusLabels[status]
+	return int32(len(methods) - 1)
+}
+
+func (m *metrics) observe(rm *routeMetrics, method string, status int, d time.Duration) {
+	if status < 0 || status >= len(statusLabels) {
+		status = 0
 	}
-	m.requests.WithLabelValues(rt, method, sl).Inc()
-	m.latency.WithLabelValues(rt).Observe(d.Seconds())
+	key := methodClass(method)*1000 + int32(status)
+	var c prometheus.Counter
+	if cs := rm.counters.Load(); cs != nil {
+		for i := range *cs {
+			if (*cs)[i].key == key {
+				c = (*cs)[i].c
+				break
+			}
+		}
+	}
+	if c == nil {
+		c = m.counter(rm, key)
+	}
+	c.Inc()
+	rm.latency.Observe(d.Seconds())
+}
+
+// counter adds the requests_total child of (route, method, status).
+func (m *metrics) counter(rm *routeMetrics, key int32) prometheus.Counter {
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	var cur []statusCounter
+	if cs := rm.counters.Load(); cs != nil {
+		cur = *cs
+	}
+	for _, sc := range cur {
+		if sc.key == key {
+			return sc.c
+		}
+	}
+	c := m.requests.WithLabelValues(rm.label, methods[key/1000], statusLabels[key%1000])
+	next := append(append(make([]statusCounter, 0, len(cur)+1), cur...), statusCounter{key, c})
+	rm.counters.Store(&next)
+	return c
 }
