@@ -201,9 +201,15 @@ func TestTimeoutFollowsLatencyShift(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	var explanation string
 	eventually(t, "the engine's enforced timeout at the sidecar", 5*time.Second, func() bool {
 		rs := cp.recs(t, kindTimeout, stEnforced)
-		return len(rs) == 1 && rs[0].GetDirective().GetTimeout().GetRequestTimeout().AsDuration() == timeoutInForce(pe)
+		if len(rs) != 1 || rs[0].GetDirective().GetTimeout().GetRequestTimeout().AsDuration() != timeoutInForce(pe) {
+			return false
+		}
+		// Read it here: the engine may move it on (kept, superseded) right after.
+		explanation = rs[0].GetExplanation()
+		return true
 	})
-	t.Logf("engine: %s", cp.recs(t, kindTimeout, stEnforced)[0].GetExplanation())
+	t.Logf("engine: %s", explanation)
 }
