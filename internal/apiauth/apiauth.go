@@ -93,7 +93,13 @@ func New(tokens []string, identities map[string]Principal) (*Authenticator, erro
 		if len(f[2]) < 16 {
 			return nil, fmt.Errorf("apiauth: token %d (%s): tokens must be at least 16 characters", i+1, f[1])
 		}
-		a.tokens = append(a.tokens, token{hash: sha256.Sum256([]byte(f[2])), p: Principal{Name: f[1], Role: role}})
+		h := sha256.Sum256([]byte(f[2]))
+		for j, t := range a.tokens {
+			if t.hash == h {
+				return nil, fmt.Errorf("apiauth: token %d (%s) repeats the token of line %d (%s): each caller needs its own", i+1, f[1], j+1, t.p.Name)
+			}
+		}
+		a.tokens = append(a.tokens, token{hash: h, p: Principal{Name: f[1], Role: role}})
 	}
 	return a, nil
 }
