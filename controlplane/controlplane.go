@@ -220,6 +220,9 @@ func (cp *ControlPlane) Run(ctx context.Context) error {
 	protos.SetHTTP1(true)
 	protos.SetUnencryptedHTTP2(true)
 	srv.Protocols = &protos
+	// Ping idle HTTP/2 connections so a sidecar's stream that went silent
+	// without a reset (a partition, a dead peer) is closed and not counted.
+	srv.HTTP2 = &http.HTTP2Config{SendPingTimeout: 20 * time.Second, PingTimeout: 10 * time.Second}
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {

@@ -233,7 +233,8 @@ func (f componentFunc) Run(ctx context.Context) error { return f(ctx) }
 func mtlsClient(cfg *tls.Config) *http.Client {
 	var p http.Protocols
 	p.SetHTTP2(true)
-	return &http.Client{Transport: &http.Transport{TLSClientConfig: cfg, Protocols: &p, ForceAttemptHTTP2: true}}
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: cfg, Protocols: &p, ForceAttemptHTTP2: true,
+		HTTP2: &http.HTTP2Config{SendPingTimeout: 20 * time.Second, PingTimeout: 10 * time.Second}}}
 }
 
 func hookRejects(reg *prometheus.Registry) func(string) {

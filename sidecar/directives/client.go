@@ -20,6 +20,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"connectrpc.com/connect"
@@ -49,6 +50,11 @@ type Config struct {
 	// BackoffMin and BackoffMax bound the jittered exponential reconnect
 	// backoff; defaults 100ms and 30s.
 	BackoffMin, BackoffMax time.Duration
+	// IdleTimeout drops a stream on which nothing (not even the control
+	// plane's heartbeat, every 15 s by default) arrived for this long, so a
+	// silent partition (a stalled path that never resets) is noticed and the
+	// client reconnects; default 40s, 0 disables.
+	IdleTimeout time.Duration
 	// SignalBuffer is how many critical signals may wait for the stream;
 	// beyond it SendSignal drops them (counted). Default 256.
 	SignalBuffer int
@@ -60,7 +66,7 @@ type Config struct {
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
-	return Config{BackoffMin: 100 * time.Millisecond, BackoffMax: 30 * time.Second, SignalBuffer: 256}
+	return Config{BackoffMin: 100 * time.Millisecond, BackoffMax: 30 * time.Second, SignalBuffer: 256, IdleTimeout: 40 * time.Second}
 }
 
 // Validate checks the configuration.
@@ -77,6 +83,9 @@ func (c Config) Validate() error {
 	}
 	if c.BackoffMin <= 0 || c.BackoffMax < c.BackoffMin {
 		errs = append(errs, fmt.Errorf("backoff: min %v and max %v must be positive with min <= max", c.BackoffMin, c.BackoffMax))
+	}
+	if c.IdleTimeout < 0 {
+		errs = append(errs, fmt.Errorf("idle_timeout: %v must not be negative", c.IdleTimeout))
 	}
 	if c.SignalBuffer < 1 {
 		errs = append(errs, fmt.Errorf("signal_buffer: %d must be at least 1", c.SignalBuffer))
@@ -133,6 +142,8 @@ func H2CClient() *http.Client {
 	return &http.Client{Transport: &http.Transport{
 		Protocols:   &p,
 		DialContext: (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		// HTTP/2 pings find a connection that went silent without a reset.
+		HTTP2: &http.HTTP2Config{SendPingTimeout: 20 * time.Second, PingTimeout: 10 * time.Second},
 	}}
 }
 
@@ -236,9 +247,21 @@ func (c *Client) session(ctx context.Context) error {
 	}()
 	c.metrics.connected.Set(1)
 	defer c.metrics.connected.Set(0)
+	// The watchdog ends a stream that went silent: heartbeats stopped
+	// arriving although nothing reset the connection.
+	var idle atomic.Bool
+	resetIdle := func() {}
+	if c.cfg.IdleTimeout > 0 {
+		watchdog := time.AfterFunc(c.cfg.IdleTimeout, func() { idle.Store(true); cancel() })
+		defer watchdog.Stop()
+		resetIdle = func() { watchdog.Reset(c.cfg.IdleTimeout) }
+	}
 	for {
 		resp, err := stream.Receive()
 		if err != nil {
+			if idle.Load() {
+				return fmt.Errorf("receive: nothing from the control plane for %v (silent partition?); reconnecting", c.cfg.IdleTimeout)
+			}
 			select {
 			case serr := <-errc:
 				return serr
@@ -246,6 +269,7 @@ func (c *Client) session(ctx context.Context) error {
 			}
 			return fmt.Errorf("receive: %w", err)
 		}
+		resetIdle()
 		snap := resp.GetSnapshot()
 		if snap == nil {
 			continue // heartbeat
