@@ -39,10 +39,13 @@ type Config struct {
 
 	// BatchSize is the routine lane's largest batch; default 5000.
 	BatchSize int
-	// BatchWait is how long the routine lane waits to fill a batch; default 50ms.
+	// BatchWait is the longest the routine lane waits to fill a batch;
+	// default 50ms. A batch is written earlier when it is full or when no
+	// event arrived for 2ms (the lane keeps up), so it bounds the batching
+	// delay only while events keep trickling in.
 	BatchWait time.Duration
 	// Writers is how many routine-lane batches are written concurrently;
-	// default 2. Offsets are tracked per record, so batches may finish in any
+	// default 4. Offsets are tracked per record, so batches may finish in any
 	// order; processors are called from several goroutines at once.
 	Writers int
 	// FastBatchSize is the fast lane's largest batch; default 64. The fast
@@ -78,7 +81,7 @@ func DefaultConfig() Config {
 		BatchSize:         5000,
 		BatchWait:         50 * time.Millisecond,
 		FastBatchSize:     64,
-		Writers:           2,
+		Writers:           4,
 		QueueSize:         50_000,
 		LatencyFactor:     5,
 		LatencyMinSamples: 20,

@@ -190,10 +190,23 @@ func (in *Ingest) deadLetter(ctx context.Context, r *kgo.Record, tok token, caus
 	})
 }
 
+// quietGap ends a routine batch early: when no event arrived for this long,
+// the batch is written at once instead of waiting out BatchWait, so a lane
+// that keeps up writes each poll's events right away (low latency) while a
+// backlog still fills whole batches (throughput).
+const quietGap = 2 * time.Millisecond
+
 // lane batches one lane's items and writes them. wait 0 means write what is
-// queued at once (the fast lane).
+// queued at once (the fast lane); otherwise a batch is written when it is
+// full, when no event arrived for quietGap, or wait after its first event.
 func (in *Ingest) lane(ctx context.Context, name string, ch chan item, size int, wait time.Duration) error {
 	batch := make([]item, 0, size)
+	var gap *time.Timer
+	if wait > 0 {
+		gap = time.NewTimer(time.Hour)
+		gap.Stop()
+		defer gap.Stop()
+	}
 	for {
 		select {
 		case it := <-ch:
@@ -201,30 +214,31 @@ func (in *Ingest) lane(ctx context.Context, name string, ch chan item, size int,
 		case <-ctx.Done():
 			return nil
 		}
-		if wait > 0 {
-			timer := time.NewTimer(wait)
-		fill:
-			for len(batch) < size {
-				select {
-				case it := <-ch:
-					batch = append(batch, it)
-				case <-timer.C:
-					break fill
-				case <-ctx.Done():
-					timer.Stop()
-					return nil
-				}
+		deadline := time.Now().Add(wait)
+	fill:
+		for len(batch) < size {
+			select {
+			case it := <-ch:
+				batch = append(batch, it)
+				continue
+			default:
 			}
-			timer.Stop()
-		} else {
-		drain:
-			for len(batch) < size {
-				select {
-				case it := <-ch:
-					batch = append(batch, it)
-				default:
-					break drain
-				}
+			if wait <= 0 {
+				break
+			}
+			left := time.Until(deadline)
+			if left <= 0 {
+				break
+			}
+			gap.Reset(min(quietGap, left))
+			select {
+			case it := <-ch:
+				batch = append(batch, it)
+				gap.Stop()
+			case <-gap.C:
+				break fill
+			case <-ctx.Done():
+				return nil
 			}
 		}
 		if err := in.handle(ctx, name, batch); err != nil {

@@ -1,7 +1,8 @@
 // Package store owns the control plane's durable state: the PostgreSQL
 // schema (versioned migrations embedded in the binary), the idempotent,
-// batched writes of intelligence events (COPY into a staging table, then an
-// INSERT ... ON CONFLICT DO NOTHING on the event id), day partitions of the
+// batched writes of intelligence events (COPY straight into the tables when
+// every id is new, else COPY into a staging table, then an INSERT ... ON
+// CONFLICT DO NOTHING on the event id), day partitions of the
 // event tables with their retention, per-sidecar sequence tracking, the MCP
 // tool registry base, and replay of stored events for rebuilding analysis.
 //

@@ -8,6 +8,7 @@ type metrics struct {
 	rows         *prometheus.CounterVec
 	expired      prometheus.Counter
 	dropped      prometheus.Counter
+	fallbacks    prometheus.Counter
 	gaps         *prometheus.GaugeVec
 }
 
@@ -30,13 +31,17 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 			Name: "omnibridge_store_partitions_dropped_total",
 			Help: "Day partitions dropped by retention.",
 		}),
+		fallbacks: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "omnibridge_store_staged_fallbacks_total",
+			Help: "Batches whose direct COPY met an event stored already and were written again through the staging table (replays).",
+		}),
 		gaps: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "omnibridge_store_source_sequence_gaps",
 			Help: "Sequence numbers missing between the events stored per source, summed by service (exact across replicas; from source_sequences).",
 		}, []string{"service"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.writeSeconds, m.rows, m.expired, m.dropped, m.gaps)
+		reg.MustRegister(m.writeSeconds, m.rows, m.expired, m.dropped, m.fallbacks, m.gaps)
 	}
 	return m
 }

@@ -7,9 +7,12 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	bridgev1 "github.com/omninode/bridge/gen/omninode/bridge/v1"
 	"github.com/omninode/bridge/internal/bus"
@@ -24,6 +27,10 @@ type PG struct {
 
 	mu   sync.Mutex
 	days map[time.Time]bool // day partitions known to exist in every event table
+
+	// staged counts the batches still to take the staged path after a
+	// direct COPY met an id stored already; 0 means COPY directly.
+	staged atomic.Int32
 
 	gapsMu sync.Mutex
 	gaps   map[string]sourceGaps // by instance, as last returned by the database
@@ -76,11 +83,16 @@ func (p *PG) Close() { p.pool.Close() }
 // Run calls Maintain every MaintainInterval until ctx ends.
 func (p *PG) Run(ctx context.Context) error { return runMaintenance(ctx, p.cfg, p.Maintain) }
 
-// WriteEvents implements [Store]: for each event table it COPYs the batch
-// into a session-local staging table, then moves it with INSERT ... SELECT
-// ... ON CONFLICT DO NOTHING RETURNING the ids, so that a replayed batch
-// inserts nothing twice. Sequence tracking and the tool registry are updated
-// in the same transaction from the newly inserted events only.
+// WriteEvents implements [Store]. A batch whose ids are all new (nearly
+// every batch) is COPYed straight into the event tables in one transaction;
+// the tables' unique key on the event id makes that transaction fail if any
+// id is stored already. Such a batch (a replay), one with a duplicate inside
+// it, and the next few after a replay take the staged path instead: for each
+// event table COPY into a session-local staging table, then INSERT ...
+// SELECT ... ON CONFLICT DO NOTHING RETURNING the ids. Either way a replayed
+// batch inserts nothing twice and only the newly inserted ids are returned.
+// Sequence tracking and the tool registry are updated in the same
+// transaction from the newly inserted events only.
 func (p *PG) WriteEvents(ctx context.Context, evs []bus.Event) (map[string]bool, error) {
 	start := time.Now()
 	inserted, err := p.writeEvents(ctx, evs)
@@ -93,13 +105,14 @@ func (p *PG) WriteEvents(ctx context.Context, evs []bus.Event) (map[string]bool,
 }
 
 func (p *PG) writeEvents(ctx context.Context, evs []bus.Event) (map[string]bool, error) {
-	inserted := make(map[string]bool, len(evs))
 	if len(evs) == 0 {
-		return inserted, nil
+		return map[string]bool{}, nil
 	}
 	cutoff := dayStart(p.cfg.Now().Add(-p.cfg.Retention))
 	var rows [4][][]any
 	days := map[time.Time]bool{}
+	ids := make(map[string]bool, len(evs)) // every id in the batch, to spot duplicates inside it
+	unique := true
 	for _, ev := range evs {
 		at := occurredAt(ev)
 		if at.Before(cutoff) {
@@ -116,24 +129,67 @@ func (p *PG) writeEvents(ctx context.Context, evs []bus.Event) (map[string]bool,
 		}
 		rows[t] = append(rows[t], r)
 		days[dayStart(at)] = true
+		id := uuid.UUID(r[0].([16]byte)).String() // as PostgreSQL prints it, like the staged path's ids
+		if ids[id] {
+			unique = false
+		}
+		ids[id] = true
 	}
 	if err := p.ensureDays(ctx, days); err != nil {
 		return nil, err
 	}
+	if unique && p.staged.Load() <= 0 {
+		inserted := make(map[string]bool, len(ids))
+		err := p.writeTx(ctx, evs, rows, inserted, copyDirect)
+		if err == nil {
+			return inserted, nil
+		}
+		if !isUniqueViolation(err) {
+			return nil, fmt.Errorf("write events: %w", err)
+		}
+		// Some of the batch is stored already (a replay): take the staged
+		// path for this batch and the next few, as more replays usually follow.
+		p.m.fallbacks.Inc()
+		p.staged.Store(stagedAfterConflict)
+	}
+	inserted := make(map[string]bool, len(ids))
+	if err := p.writeTx(ctx, evs, rows, inserted, copyInsert); err != nil {
+		return nil, fmt.Errorf("write events: %w", err)
+	}
+	if len(inserted) == len(ids) {
+		p.staged.Store(0) // nothing was there already: the replay is over
+	} else {
+		p.staged.Add(-1)
+	}
+	return inserted, nil
+}
+
+// stagedAfterConflict is how many batches after a conflicting one take the
+// staged path before the direct COPY is tried again (unless a staged batch
+// finds nothing stored already, which ends the replay at once).
+const stagedAfterConflict = 16
+
+// copyFunc stores one table's rows and returns the ids it newly inserted.
+type copyFunc func(ctx context.Context, tx pgx.Tx, t eventTable, rows [][]any) ([]string, error)
+
+// writeTx stores the rows of every table with copy in one transaction, adds
+// the newly inserted ids to inserted, and updates sequence tracking and the
+// tool registry from them, all committed together.
+func (p *PG) writeTx(ctx context.Context, evs []bus.Event, rows [4][][]any, inserted map[string]bool, copy copyFunc) error {
+	var counts [4]int
 	err := pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
 		for i, t := range eventTables {
 			if len(rows[i]) == 0 {
 				continue
 			}
-			ids, err := copyInsert(ctx, tx, t, rows[i])
+			ids, err := copy(ctx, tx, t, rows[i])
 			if err != nil {
 				return err
 			}
 			for _, id := range ids {
 				inserted[id] = true
 			}
-			p.m.rows.WithLabelValues(t.name, "inserted").Add(float64(len(ids)))
-			p.m.rows.WithLabelValues(t.name, "duplicate").Add(float64(len(rows[i]) - len(ids)))
+			counts[i] = len(ids)
 		}
 		if err := p.upsertSequences(ctx, tx, evs, inserted); err != nil {
 			return err
@@ -141,9 +197,37 @@ func (p *PG) writeEvents(ctx context.Context, evs []bus.Event) (map[string]bool,
 		return upsertTools(ctx, tx, evs, inserted)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("write events: %w", err)
+		return err
 	}
-	return inserted, nil
+	for i, t := range eventTables {
+		if len(rows[i]) == 0 {
+			continue
+		}
+		p.m.rows.WithLabelValues(t.name, "inserted").Add(float64(counts[i]))
+		p.m.rows.WithLabelValues(t.name, "duplicate").Add(float64(len(rows[i]) - counts[i]))
+	}
+	return nil
+}
+
+// copyDirect COPYs rows straight into the partitioned table. It is the path
+// for batches whose ids are all new, which is nearly every batch: if any id
+// is stored already, the unique key makes the COPY, and so the transaction,
+// fail with a unique violation and the batch is written again staged.
+func copyDirect(ctx context.Context, tx pgx.Tx, t eventTable, rows [][]any) ([]string, error) {
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{t.name}, t.columns, pgx.CopyFromRows(rows)); err != nil {
+		return nil, fmt.Errorf("copy into %s: %w", t.name, err)
+	}
+	ids := make([]string, len(rows))
+	for i, r := range rows {
+		ids[i] = uuid.UUID(r[0].([16]byte)).String()
+	}
+	return ids, nil
+}
+
+// isUniqueViolation reports whether err is PostgreSQL's unique_violation.
+func isUniqueViolation(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505"
 }
 
 // copyInsert stages rows with COPY and moves the new ones into the table.
@@ -307,9 +391,12 @@ func upsertTools(ctx context.Context, tx pgx.Tx, evs []bus.Event, inserted map[s
 func (p *PG) Replay(ctx context.Context, since time.Time, fn func(bus.Event) error) error {
 	parts := make([]string, len(eventTables))
 	for i, t := range eventTables {
-		parts[i] = fmt.Sprintf(`SELECT %d AS kind, payload, created_at FROM %s WHERE created_at >= $1`, i, t.name)
+		parts[i] = fmt.Sprintf(`SELECT %d AS kind, payload, created_at, %s AS id FROM %s WHERE created_at >= $1`,
+			i, t.idCol, t.name)
 	}
-	rows, err := p.pool.Query(ctx, strings.Join(parts, " UNION ALL ")+` ORDER BY created_at`, since)
+	// created_at keeps microseconds only: events of the same microsecond come
+	// in event id order (UUIDv7, time-ordered), not in whatever order the sort leaves them.
+	rows, err := p.pool.Query(ctx, strings.Join(parts, " UNION ALL ")+` ORDER BY created_at, id`, since)
 	if err != nil {
 		return fmt.Errorf("replay events: %w", err)
 	}
@@ -319,8 +406,9 @@ func (p *PG) Replay(ctx context.Context, since time.Time, fn func(bus.Event) err
 			kind    int
 			payload []byte
 			at      time.Time
+			id      [16]byte
 		)
-		if err := rows.Scan(&kind, &payload, &at); err != nil {
+		if err := rows.Scan(&kind, &payload, &at, &id); err != nil {
 			return fmt.Errorf("replay events: %w", err)
 		}
 		ev := newEvent(kind)
