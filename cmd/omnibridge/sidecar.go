@@ -50,6 +50,11 @@ weights may route to. --consul registers the instance in the Consul catalog.
 			if err != nil {
 				return err
 			}
+			// A spool smaller than the default segment gets segments of a
+			// quarter of it, so a small --spool-max-bytes is not an error.
+			if e := &cfg.Emitter; e.SegmentBytes > e.SpoolMaxBytes {
+				e.SegmentBytes = max(1<<10, e.SpoolMaxBytes/4)
+			}
 			cfg.Logger = log
 			if mcfg.TLS.CAFile != "" {
 				mcfg.TLS.CertFile, mcfg.TLS.KeyFile = cfg.TLSCert, cfg.TLSKey

@@ -131,7 +131,7 @@ func NewControlPlane(ctx context.Context, cfg ControlPlaneConfig) (_ *ControlPla
 	}
 	reg := cfg.Base.Registry
 	if reg == nil {
-		reg = prometheus.NewRegistry()
+		reg = newRegistry()
 	}
 	auth, err := newAuthenticator(cfg.APITokensFile, cfg.Base.Listen, cfg.InsecureOpenAPI, log)
 	if err != nil {

@@ -102,7 +102,7 @@ func NewSidecar(cfg SidecarConfig) (_ *Sidecar, err error) {
 		log = slog.Default()
 	}
 	if base.Registry == nil {
-		base.Registry = prometheus.NewRegistry()
+		base.Registry = newRegistry()
 	}
 	stateDir := base.StateDir
 	if stateDir == "" {
