@@ -213,7 +213,9 @@ func NewH2CServer(h http.Handler) *http.Server {
 	p.SetHTTP1(true)
 	p.SetUnencryptedHTTP2(true)
 	return &http.Server{Handler: h, Protocols: &p, ReadHeaderTimeout: 10 * time.Second,
-		HTTP2: &http.HTTP2Config{MaxConcurrentStreams: 10000}}
+		// Pings close connections that went silent without a reset (a
+		// partitioned sidecar), so their streams stop counting as open.
+		HTTP2: &http.HTTP2Config{MaxConcurrentStreams: 10000, SendPingTimeout: 20 * time.Second, PingTimeout: 10 * time.Second}}
 }
 
 func h2cClient() *http.Client {
