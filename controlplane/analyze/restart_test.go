@@ -3,6 +3,7 @@ package analyze
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -36,7 +37,14 @@ func scenarioEvents() []bus.Event {
 
 // snapshotOf is what must survive a restart.
 func snapshotOf(a *Analyzer) []proto.Message {
-	out := []proto.Message{a.Graph(bridgev1.Window_WINDOW_1H), &bridgev1.ListRouteStatsResponse{Routes: a.RouteStats("", bridgev1.Window_WINDOW_1H, 0)},
+	routes := a.RouteStats("", bridgev1.Window_WINDOW_1H, 0)
+	for _, r := range routes {
+		// Sample trace ids are kept newest first; events stored with the
+		// same timestamp replay in id order, not arrival order, so only the
+		// set of samples survives a restart, not their order among equals.
+		slices.Sort(r.SampleTraceIds)
+	}
+	out := []proto.Message{a.Graph(bridgev1.Window_WINDOW_1H), &bridgev1.ListRouteStatsResponse{Routes: routes},
 		&bridgev1.ListPatternsResponse{Patterns: a.Patterns("", 0)}, &bridgev1.ListToolsResponse{Tools: a.Tools("")}}
 	return out
 }
