@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"github.com/omninode/bridge/internal/directive"
 	"hash/fnv"
 	"slices"
 	"sort"
@@ -81,34 +82,12 @@ func merge(base *bridgev1.DirectiveSnapshot, overrides map[string]*bridgev1.Dire
 }
 
 // kindKey names a directive's kind as used in override keys ("retry", "timeout", ...).
-func kindKey(d *bridgev1.Directive) string { return KindKey(kindOf(d)) }
+func kindKey(d *bridgev1.Directive) string { return KindKey(directive.Kind(d)) }
 
 // KindKey returns the lower-case name of a kind used in KV keys and the CLI
 // ("timeout", "retry", "circuit_breaker", ...).
 func KindKey(k bridgev1.DirectiveKind) string {
 	return strings.ToLower(strings.TrimPrefix(k.String(), "DIRECTIVE_KIND_"))
-}
-
-func kindOf(d *bridgev1.Directive) bridgev1.DirectiveKind {
-	switch d.GetSpec().(type) {
-	case *bridgev1.Directive_Timeout:
-		return bridgev1.DirectiveKind_DIRECTIVE_KIND_TIMEOUT
-	case *bridgev1.Directive_Retry:
-		return bridgev1.DirectiveKind_DIRECTIVE_KIND_RETRY
-	case *bridgev1.Directive_CircuitBreaker:
-		return bridgev1.DirectiveKind_DIRECTIVE_KIND_CIRCUIT_BREAKER
-	case *bridgev1.Directive_RateLimit:
-		return bridgev1.DirectiveKind_DIRECTIVE_KIND_RATE_LIMIT
-	case *bridgev1.Directive_ConcurrencyLimit:
-		return bridgev1.DirectiveKind_DIRECTIVE_KIND_CONCURRENCY_LIMIT
-	case *bridgev1.Directive_ResponseCache:
-		return bridgev1.DirectiveKind_DIRECTIVE_KIND_RESPONSE_CACHE
-	case *bridgev1.Directive_TrafficWeights:
-		return bridgev1.DirectiveKind_DIRECTIVE_KIND_TRAFFIC_WEIGHTS
-	case *bridgev1.Directive_EventSampling:
-		return bridgev1.DirectiveKind_DIRECTIVE_KIND_EVENT_SAMPLING
-	}
-	return bridgev1.DirectiveKind_DIRECTIVE_KIND_UNSPECIFIED
 }
 
 var pj = protojson.MarshalOptions{Multiline: true}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/omninode/bridge/internal/directive"
 	"time"
 
 	bridgev1 "github.com/omninode/bridge/gen/omninode/bridge/v1"
@@ -66,7 +67,7 @@ func (e *Engine) Force(ctx context.Context, d *bridgev1.Directive, baseline Rout
 	id := bus.NewEventID()
 	d.Id = id
 	d.Provenance = &bridgev1.Provenance{RecommendationId: id, Author: "operator:" + actor, Reason: reason, CreatedAt: timestamppb.Now(), Confidence: 1}
-	kind := kindOf(d)
+	kind := directive.Kind(d)
 	if kind == bridgev1.DirectiveKind_DIRECTIVE_KIND_UNSPECIFIED || d.GetScope().GetService() == "" {
 		return nil, 0, fmt.Errorf("force directive: spec and scope.service are required: %w", ErrInvalidArgument)
 	}
@@ -200,26 +201,4 @@ func (e *Engine) List(ctx context.Context, service string, states []bridgev1.Rec
 // ListAudit returns the audit log, newest first.
 func (e *Engine) ListAudit(ctx context.Context, id string, limit int) ([]*bridgev1.AuditEntry, error) {
 	return e.store.ListAudit(ctx, id, limit)
-}
-
-func kindOf(d *bridgev1.Directive) bridgev1.DirectiveKind {
-	switch d.GetSpec().(type) {
-	case *bridgev1.Directive_Timeout:
-		return bridgev1.DirectiveKind_DIRECTIVE_KIND_TIMEOUT
-	case *bridgev1.Directive_Retry:
-		return bridgev1.DirectiveKind_DIRECTIVE_KIND_RETRY
-	case *bridgev1.Directive_CircuitBreaker:
-		return bridgev1.DirectiveKind_DIRECTIVE_KIND_CIRCUIT_BREAKER
-	case *bridgev1.Directive_RateLimit:
-		return bridgev1.DirectiveKind_DIRECTIVE_KIND_RATE_LIMIT
-	case *bridgev1.Directive_ConcurrencyLimit:
-		return bridgev1.DirectiveKind_DIRECTIVE_KIND_CONCURRENCY_LIMIT
-	case *bridgev1.Directive_ResponseCache:
-		return bridgev1.DirectiveKind_DIRECTIVE_KIND_RESPONSE_CACHE
-	case *bridgev1.Directive_TrafficWeights:
-		return bridgev1.DirectiveKind_DIRECTIVE_KIND_TRAFFIC_WEIGHTS
-	case *bridgev1.Directive_EventSampling:
-		return bridgev1.DirectiveKind_DIRECTIVE_KIND_EVENT_SAMPLING
-	}
-	return bridgev1.DirectiveKind_DIRECTIVE_KIND_UNSPECIFIED
 }
