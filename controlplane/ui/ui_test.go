@@ -1,16 +1,12 @@
 package ui
 
 import (
-	"context"
 	"fmt"
+	"github.com/omninode/bridge/internal/browsertest"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -86,125 +82,35 @@ func TestHandlerServesFiles(t *testing.T) {
 	}
 }
 
-// chromiumPath returns the browser to drive, skipping (or failing under CI)
-// when there is none.
-func chromiumPath(t *testing.T) string {
-	t.Helper()
-	for _, p := range []string{os.Getenv("OMNIBRIDGE_CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser"} {
-		if p == "" {
-			continue
-		}
-		if path, err := exec.LookPath(p); err == nil {
-			return path
-		}
-	}
-	msg := "chromium not found: apt-get install -y chromium (or set OMNIBRIDGE_CHROMIUM)"
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
-}
-
-// Browser starts headless Chromium at a 1366×768 laptop size and collects
-// what the page writes to its console.
+// browser wraps internal/browsertest. Console errors count as page
+// failures, except the 503s the fake backend answers on purpose.
 type browser struct {
-	ctx      context.Context
-	t        *testing.T
-	dir      string
-	mu       sync.Mutex
-	console  []string
-	failures []string
+	*browsertest.Browser
+	t *testing.T
 }
 
 func newBrowser(t *testing.T) *browser {
 	t.Helper()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromiumPath(t)),
-		chromedp.NoSandbox, chromedp.DisableGPU, chromedp.Headless,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.NoFirstRun,
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1366, 768),
-	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(actx)
-	ctx, cancelTimeout := context.WithTimeout(ctx, 150*time.Second)
-	t.Cleanup(func() { cancelTimeout(); cancel(); cancelAlloc() })
-	b := &browser{ctx: ctx, t: t, dir: t.TempDir()}
-	msgs := chromedp.Console(ctx)
-	go func() {
-		for m, err := range msgs {
-			if err != nil {
-				return
-			}
-			b.mu.Lock()
-			b.console = append(b.console, m.String())
-			if m.IsException() || m.Type == chromedp.ConsoleError && !strings.Contains(m.Text, "503") {
-				b.failures = append(b.failures, m.String())
-			}
-			b.mu.Unlock()
-		}
-	}()
-	return b
+	return &browser{browsertest.New(t, browsertest.Options{PageError: func(m chromedp.ConsoleMessage) bool {
+		return m.IsException() || m.Type == chromedp.ConsoleError && !strings.Contains(m.Text, "503")
+	}}), t}
 }
 
-func (b *browser) do(steps ...chromedp.Action[chromedp.Void]) {
-	b.t.Helper()
-	if err := chromedp.Do(b.ctx, steps...); err != nil {
-		b.t.Fatalf("browser: %v\nconsole:\n%s", err, b.consoleText())
-	}
-}
+func (b *browser) do(steps ...chromedp.Action[chromedp.Void]) { b.Do(steps...) }
 
 // waitJS waits until a JavaScript expression is truthy.
-func (b *browser) waitJS(what, expr string) {
-	b.t.Helper()
-	if err := chromedp.Do(b.ctx, chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingTimeout(30*time.Second))); err != nil {
-		b.t.Fatalf("wait for %s (%s): %v\nconsole:\n%s", what, expr, err, b.consoleText())
-	}
-}
+func (b *browser) waitJS(what, expr string) { b.WaitJS(what, expr, 30*time.Second) }
 
-func (b *browser) eval(expr string) string {
-	b.t.Helper()
-	v, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](expr))
-	if err != nil {
-		b.t.Fatalf("evaluate %s: %v", expr, err)
-	}
-	return v
-}
+func (b *browser) eval(expr string) string { return b.Eval(expr) }
 
-func (b *browser) consoleText() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return strings.Join(b.console, "\n")
-}
-
-// screenshot saves the viewport as name.png in the test's temporary
-// directory and, when OMNIBRIDGE_ARTIFACTS is set, there too.
+// screenshot checks the page does not scroll sideways at 1366 px (usable on
+// a laptop screen), then saves it.
 func (b *browser) screenshot(name string) {
 	b.t.Helper()
-	png, err := chromedp.Run(b.ctx, chromedp.CaptureScreenshot())
-	if err != nil {
-		b.t.Fatalf("screenshot %s: %v", name, err)
-	}
-	// Usable on a laptop screen: nothing scrolls sideways.
 	if w := b.eval(`String(document.documentElement.scrollWidth <= window.innerWidth)`); w != "true" {
 		b.t.Errorf("%s: the page scrolls horizontally at 1366 px", name)
 	}
-	dirs := []string{b.dir}
-	if d := os.Getenv("OMNIBRIDGE_ARTIFACTS"); d != "" {
-		dirs = append(dirs, d)
-	}
-	for _, d := range dirs {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			b.t.Fatalf("make artifacts dir: %v", err)
-		}
-		if err := os.WriteFile(filepath.Join(d, name+".png"), png, 0o644); err != nil {
-			b.t.Fatalf("save screenshot: %v", err)
-		}
-	}
+	b.Screenshot(name)
 }
 
 func TestDashboardInBrowser(t *testing.T) {
@@ -315,10 +221,8 @@ func TestDashboardInBrowser(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if len(b.failures) > 0 {
-		t.Errorf("page errors:\n%s", strings.Join(b.failures, "\n"))
+	if f := b.Failures(); len(f) > 0 {
+		t.Errorf("page errors:\n%s", strings.Join(f, "\n"))
 	}
 }
 
@@ -346,9 +250,7 @@ func TestDashboardEmptyStates(t *testing.T) {
 	// The tap waits for events without failing.
 	b.do(chromedp.Click(chromedp.CSS(`nav a[data-view="tap"]`)))
 	b.waitJS("tap waiting", `document.querySelector('#tap-state')?.textContent === 'live'`)
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if len(b.failures) > 0 {
-		t.Errorf("page errors:\n%s", strings.Join(b.failures, "\n"))
+	if f := b.Failures(); len(f) > 0 {
+		t.Errorf("page errors:\n%s", strings.Join(f, "\n"))
 	}
 }

@@ -221,7 +221,7 @@ func testDashboard(t *testing.T, base string, intel bridgev1connect.Intelligence
 	var rec *bridgev1.Recommendation
 	deadline := time.Now().Add(60 * time.Second)
 	for rec == nil {
-		r, err := intel.ListRecommendations(b.ctx, connect.NewRequest(&bridgev1.ListRecommendationsRequest{
+		r, err := intel.ListRecommendations(b.Ctx, connect.NewRequest(&bridgev1.ListRecommendationsRequest{
 			States: []bridgev1.RecommendationState{bridgev1.RecommendationState_RECOMMENDATION_STATE_PROPOSED}}))
 		if err == nil && len(r.Msg.GetRecommendations()) > 0 {
 			rec = r.Msg.GetRecommendations()[0]
@@ -251,7 +251,7 @@ func testDashboard(t *testing.T, base string, intel bridgev1connect.Intelligence
 	b.waitJS("rolled back state", card+`?.querySelector('.rec-state')?.textContent === 'rolled back'`, 30*time.Second)
 	b.screenshot("recommendation-rolled-back")
 	waitAcked(t, intel, service, applied)
-	r, err := intel.GetRecommendation(b.ctx, connect.NewRequest(&bridgev1.GetRecommendationRequest{Id: rec.GetId()}))
+	r, err := intel.GetRecommendation(b.Ctx, connect.NewRequest(&bridgev1.GetRecommendationRequest{Id: rec.GetId()}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -269,10 +269,8 @@ func testDashboard(t *testing.T, base string, intel bridgev1connect.Intelligence
 	b.waitJS("tap events", `document.querySelectorAll('#tap-list li[data-topic]').length >= 10`, 30*time.Second)
 	b.screenshot("tap")
 
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if len(b.failures) > 0 {
-		t.Errorf("page errors:\n%s", strings.Join(b.failures, "\n"))
+	if f := b.Failures(); len(f) > 0 {
+		t.Errorf("page errors:\n%s", strings.Join(f, "\n"))
 	}
 }
 
