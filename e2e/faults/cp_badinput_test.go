@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -37,28 +36,50 @@ type cpBadCall struct {
 	ctype  string
 	body   []byte
 	ok     func(status int) bool
+	// rejected is the omnibridge_controlplane_rpc_rejected_total series
+	// that counts the call (the webhook has its own metric).
+	rejected string
 }
 
 func is4xx(s int) bool { return s >= 400 && s < 500 }
+
+// rejectedSeries names a series of omnibridge_controlplane_rpc_rejected_total
+// as /metrics prints it (labels in name order).
+func rejectedSeries(code, entry, procedure string) string {
+	return fmt.Sprintf(`omnibridge_controlplane_rpc_rejected_total{code=%q,entry=%q,procedure=%q}`, code, entry, procedure)
+}
 
 var cpBadCalls = []cpBadCall{
 	{name: "directive stream: garbage frame", h2: true, method: "POST",
 		url:   func(api, _ string) string { return api + "/omninode.bridge.v1.DirectiveService/Sync" },
 		ctype: "application/connect+proto", body: connectFrame([]byte("\xff\xff\xff\xff garbage")),
-		ok: func(s int) bool { return s == 200 || is4xx(s) }}, // Connect streams report errors in the end frame
+		ok:       func(s int) bool { return s == 200 || is4xx(s) }, // Connect streams report errors in the end frame
+		rejected: rejectedSeries("invalid_argument", "directive", "/omninode.bridge.v1.DirectiveService/Sync")},
 	{name: "directive stream: truncated frame", h2: true, method: "POST",
 		url:   func(api, _ string) string { return api + "/omninode.bridge.v1.DirectiveService/Sync" },
 		ctype: "application/connect+proto", body: []byte{0, 0, 0, 1, 0, 1, 2},
-		ok: func(s int) bool { return s == 200 || is4xx(s) }},
+		ok:       func(s int) bool { return s == 200 || is4xx(s) },
+		rejected: rejectedSeries("internal", "directive", "/omninode.bridge.v1.DirectiveService/Sync")}, // a protocol error
 	{name: "API: bad JSON", method: "POST",
 		url:   func(api, _ string) string { return api + "/omninode.bridge.v1.IntelligenceService/ListServices" },
-		ctype: "application/json", body: []byte(`{"limit":`), ok: is4xx},
+		ctype: "application/json", body: []byte(`{"limit":`), ok: is4xx,
+		rejected: rejectedSeries("invalid_argument", "api", "/omninode.bridge.v1.IntelligenceService/ListServices")},
 	{name: "API: bad protobuf", method: "POST",
 		url:   func(api, _ string) string { return api + "/omninode.bridge.v1.IntelligenceService/GetStatus" },
-		ctype: "application/proto", body: []byte("\xff\xff\xff"), ok: is4xx},
+		ctype: "application/proto", body: []byte("\xff\xff\xff"), ok: is4xx,
+		rejected: rejectedSeries("invalid_argument", "api", "/omninode.bridge.v1.IntelligenceService/GetStatus")},
+	{name: "API: unknown procedure", method: "POST",
+		url:   func(api, _ string) string { return api + "/omninode.bridge.v1.IntelligenceService/DropTables" },
+		ctype: "application/json", body: []byte(`{}`), ok: is4xx,
+		rejected: rejectedSeries("unimplemented", "api", "unknown")},
 	{name: "admin API: bad JSON", method: "POST",
 		url:   func(api, _ string) string { return api + "/omninode.bridge.v1.AdminService/Rollback" },
-		ctype: "application/json", body: []byte(`[1,2`), ok: is4xx},
+		ctype: "application/json", body: []byte(`[1,2`), ok: is4xx,
+		rejected: rejectedSeries("invalid_argument", "admin", "/omninode.bridge.v1.AdminService/Rollback")},
+	{name: "admin API: wrong content type", method: "POST",
+		url:   func(api, _ string) string { return api + "/omninode.bridge.v1.AdminService/Rollback" },
+		ctype: "text/plain", body: []byte(`id=1`), ok: is4xx, // 415, which clients read as unknown
+		rejected: rejectedSeries("unknown", "admin", "/omninode.bridge.v1.AdminService/Rollback")},
 	{name: "webhook: not JSON", method: "POST",
 		url:   func(_, wh string) string { return wh + "/" },
 		ctype: "application/json", body: []byte(`{"kind":`), ok: is4xx},
@@ -75,8 +96,10 @@ var cpBadCalls = []cpBadCall{
 // API answering), a flood of bad input hits every control-plane entry
 // point: garbage records on the bus, garbage frames on the directive
 // stream, bad API requests, malformed AdmissionReviews. Each bad call gets
-// a clear error, bad records are dead-lettered and counted, and the good
-// traffic loses nothing.
+// a clear error and is counted (bad records dead-lettered, refused calls in
+// omnibridge_controlplane_rpc_rejected_total, malformed reviews in the
+// injector's metric), and the good traffic loses nothing and is not
+// counted as refused.
 func TestControlPlaneBadInputFlood(t *testing.T) {
 	noLeaks(t)
 	whAddr := freePort(t)
@@ -163,12 +186,38 @@ func TestControlPlaneBadInputFlood(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	m := metrics(t, cp.url()+"/metrics")
+	// Every refused call is counted once, in its series; nothing else is
+	// (the good streams and the API probe ran all along). Calls are counted
+	// as the server finishes them, which can be just after the client has
+	// its answer.
+	want := map[string]float64{}
+	var wantTotal, wantMalformed float64
+	for i, c := range cpBadCalls {
+		if c.rejected != "" {
+			want[c.rejected] += float64(sent[i].Load())
+			wantTotal += float64(sent[i].Load())
+		} else {
+			wantMalformed += float64(sent[i].Load())
+		}
+	}
+	counted := func(m map[string]float64) bool {
+		for k, v := range want {
+			if m[k] != v {
+				return false
+			}
+		}
+		return sum(m, "omnibridge_controlplane_rpc_rejected_total") == wantTotal
+	}
+	for deadline := time.Now().Add(10 * time.Second); !counted(m) && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+		m = metrics(t, cp.url()+"/metrics")
+	}
 	var calls []string
 	for i, c := range cpBadCalls {
 		calls = append(calls, fmt.Sprintf("%s=%d", strings.SplitN(c.name, ":", 2)[0], sent[i].Load()))
 	}
-	led.note = fmt.Sprintf("bad records %d (dead-lettered %v); bad calls %s; stream bad msgs counted %v; webhook malformed counted %v; API probe ok %d failed %d",
-		badRecords.Load(), deadLetters, strings.Join(calls, " "), sum(m, "omnibridge_directives_bad_messages_total"),
+	led.note = fmt.Sprintf("bad records %d (dead-lettered %v); bad calls %s; refused calls counted %v of %v; webhook malformed counted %v; API probe ok %d failed %d",
+		badRecords.Load(), deadLetters, strings.Join(calls, " "), sum(m, "omnibridge_controlplane_rpc_rejected_total"), wantTotal,
 		m[`omnibridge_inject_admissions_total{result="malformed"}`], ok, failed)
 	led.check(t)
 	for _, w := range wrong {
@@ -184,14 +233,15 @@ func TestControlPlaneBadInputFlood(t *testing.T) {
 		t.Errorf("%d garbage records produced, %v dead-lettered", badRecords.Load(), deadLetters)
 	}
 	waitServerStreams(t, cp, 2, 5*time.Second) // the good streams survived the garbage ones
-	if os.Getenv("OMNIBRIDGE_FAULTS_KNOWN_GAPS") == "1" {
-		// KNOWN GAP (docs/guarantees.md): refused before a handler runs,
-		// these are answered with a clear error but not counted.
-		if n := sum(m, "omnibridge_directives_bad_messages_total"); n == 0 {
-			t.Error("garbage directive-stream frames were not counted")
+	for k, v := range want {
+		if m[k] != v {
+			t.Errorf("%s = %v, want %v (one per bad call sent)", k, m[k], v)
 		}
-		if n := m[`omnibridge_inject_admissions_total{result="malformed"}`]; n == 0 {
-			t.Error("malformed AdmissionReviews were not counted in the control plane's metrics")
-		}
+	}
+	if n := sum(m, "omnibridge_controlplane_rpc_rejected_total"); n != wantTotal {
+		t.Errorf("omnibridge_controlplane_rpc_rejected_total sums to %v, want %v: calls other than the bad ones were counted", n, wantTotal)
+	}
+	if n := m[`omnibridge_inject_admissions_total{result="malformed"}`]; n != wantMalformed {
+		t.Errorf("malformed AdmissionReviews counted %v, want %v", n, wantMalformed)
 	}
 }

@@ -213,8 +213,13 @@ func NewControlPlane(ctx context.Context, cfg ControlPlaneConfig) (_ *ControlPla
 	if m.Admin, err = adminapi.New(adminapi.Config{Engine: m.Engine, Status: m.Directives, Logger: log}); err != nil {
 		return nil, fmt.Errorf("create admin api: %w", err)
 	}
+	rejections, err := newRejections(reg, log)
+	if err != nil {
+		return nil, err
+	}
 	icfg := intelapi.DefaultConfig()
 	icfg.Analyzer, icfg.Loop, icfg.Log, icfg.Registry = m.Analyzer, m.Admin, log, reg
+	icfg.HandlerOptions = append(icfg.HandlerOptions, rejections.HandlerOption()) // innermost
 	icfg.Cache = newAPICache(cp.Cache.Cache(), cfg.APICacheTTL)
 	if m.Intel, err = intelapi.New(icfg); err != nil {
 		return nil, fmt.Errorf("create intelligence api: %w", err)
@@ -232,15 +237,16 @@ func NewControlPlane(ctx context.Context, cfg ControlPlaneConfig) (_ *ControlPla
 		func() float64 { return float64(m.authz.denied.Load()) }))
 	mux := http.NewServeMux()
 	mux.Handle("/", cp.Mux)
-	adminPath, adminH := m.Admin.Mount()
-	dirPath, dirH := m.Directives.Handler(connectInterceptors(m.authz))
+	adminPath, adminH := m.Admin.Mount(rejections.HandlerOption())
+	dirPath, dirH := m.Directives.Handler(connectInterceptors(m.authz), rejections.HandlerOption())
 	intelapi.Mount(mux, m.Intel,
 		intelapi.Service{Path: adminPath, Handler: withActor(adminH)},
 		intelapi.Service{Path: dirPath, Handler: dirH})
 	mux.Handle(ui.Prefix, ui.Handler())
 	mux.Handle("GET /ui", ui.Handler())
 	mux.Handle("GET /{$}", http.RedirectHandler(ui.Prefix, http.StatusFound))
-	handler := withPeerIdentity(auth.Middleware(apiauth.ConnectRoles, func(reason string) { refused.WithLabelValues(reason).Inc() }, mux))
+	// Rejections sits in front of authentication to count its refusals too.
+	handler := rejections.Middleware(withPeerIdentity(auth.Middleware(apiauth.ConnectRoles, func(reason string) { refused.WithLabelValues(reason).Inc() }, mux)))
 
 	m.srv = directives.NewH2CServer(handler)
 	m.srv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelDebug) // refused handshakes are routine
