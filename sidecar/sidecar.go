@@ -166,10 +166,12 @@ func New(cfg Config) (_ *Sidecar, err error) {
 			return nil, fmt.Errorf("load tls certificate: %w", err)
 		}
 		s.proxySrv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}}
-		s.proxyLn = tls.NewListener(s.proxyLn, s.proxySrv.TLSConfig)
+		// The proxy terminates TLS itself, to count failed handshakes and
+		// the requests Go's HTTP parser refuses (proxy/refusal.go).
+		s.proxyLn = s.proxy.TLSListener(s.proxyLn, s.proxySrv.TLSConfig, cfg.ReadHeaderTimeout)
 	} else {
 		s.proxySrv.Protocols.SetUnencryptedHTTP2(true)
-		s.proxyLn = proxy.FramingListener(s.proxyLn)
+		s.proxyLn = s.proxy.Listener(proxy.FramingListener(s.proxyLn))
 	}
 	s.hooksSrv = &http.Server{Handler: hs.Handler(), ReadHeaderTimeout: cfg.ReadHeaderTimeout, IdleTimeout: cfg.IdleTimeout, ErrorLog: errLog}
 	s.adminSrv = &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: cfg.ReadHeaderTimeout, ErrorLog: errLog}

@@ -16,20 +16,23 @@ import (
 )
 
 // badProxyRequests are malformed HTTP/1.1 requests sent raw to the proxy
-// port, each with the status the sidecar must answer and whether the
-// sidecar itself counts it in requests_rejected_total (the others are
-// refused by Go's HTTP parser before the proxy sees them).
+// port, each with the status the sidecar must answer and the reason it
+// counts it under in requests_rejected_total: the proxy's own check
+// (cl_and_te) or Go's HTTP parser, which answers before the proxy sees the
+// request (counted at the connection, sidecar/proxy/refusal.go).
 var badProxyRequests = []struct {
-	name    string
-	raw     string
-	status  int
-	counted bool
+	name   string
+	raw    string
+	status int
+	reason string
 }{
-	{"garbage request line", "\x16\x03\x01 garbage\r\n\r\n", 400, false},
-	{"invalid header name", "GET / HTTP/1.1\r\nHost: x\r\nBad Header: 1\r\n\r\n", 400, false},
-	{"two content lengths", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabc", 400, false},
-	{"content-length and chunked (smuggling)", "POST /orders/1 HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400, true},
-	{"huge header", "GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 80<<10) + "\r\n\r\n", 431, false},
+	{"garbage request line", "\x16\x03\x01 garbage\r\n\r\n", 400, "bad_request"},
+	{"invalid header name", "GET / HTTP/1.1\r\nHost: x\r\nBad Header: 1\r\n\r\n", 400, "bad_request"},
+	{"two content lengths", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabc", 400, "bad_request"},
+	{"content-length and chunked (smuggling)", "POST /orders/1 HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400, "cl_and_te"},
+	{"huge header", "GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 80<<10) + "\r\n\r\n", 431, "headers_too_large"},
+	{"unsupported transfer coding", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501, "not_implemented"},
+	{"unsupported HTTP version", "GET / HTTP/3.0\r\nHost: x\r\n\r\n", 505, "unsupported_version"},
 }
 
 // badHooks are malformed hook calls; every one must be refused and counted
@@ -48,15 +51,19 @@ var badHooks = []struct {
 
 // TestBadInputFlood: while good traffic flows through the proxy, a flood of
 // malformed requests hits the proxy port and malformed hooks hit the hook
-// receiver. Every bad one gets a clear 4xx, those the sidecar can see are
-// counted by reason, none becomes an event, and the good traffic has no
-// error and loses no event.
+// receiver. Every bad one gets a clear 4xx or 5xx and is counted exactly
+// once under its reason (those Go's HTTP parser refuses included), none
+// becomes an event, and the good traffic has no error and loses no event.
 func TestBadInputFlood(t *testing.T) {
 	noLeaks(t)
 	r := newRig(t, "accounts", nil, 200)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	var proxySent, proxyCounted, hookSent atomic.Int64
+	var proxySent, hookSent atomic.Int64
+	proxyByReason := map[string]*atomic.Int64{}
+	for _, b := range badProxyRequests {
+		proxyByReason[b.reason] = new(atomic.Int64)
+	}
 	var mu sync.Mutex
 	var wrong []string
 	note := func(format string, args ...any) {
@@ -72,9 +79,7 @@ func TestBadInputFlood(t *testing.T) {
 			for ctx.Err() == nil {
 				status, err := rawRequest(r.sc.proxy, b.raw)
 				proxySent.Add(1)
-				if b.counted {
-					proxyCounted.Add(1)
-				}
+				proxyByReason[b.reason].Add(1)
 				if err != nil || status != b.status {
 					note("proxy %s: status %d, err %v; want %d", b.name, status, err, b.status)
 				}
@@ -113,8 +118,8 @@ func TestBadInputFlood(t *testing.T) {
 	m := metrics(t, "http://"+r.sc.admin+"/metrics")
 	rejectedProxy := int64(sum(m, "omnibridge_sidecar_requests_rejected_total"))
 	rejectedHooks := int64(sum(m, "omnibridge_hooks_rejected_total"))
-	led.note = fmt.Sprintf("bad proxy %d (counted %d, want %d), bad hooks %d (counted %d)",
-		proxySent.Load(), rejectedProxy, proxyCounted.Load(), hookSent.Load(), rejectedHooks)
+	led.note = fmt.Sprintf("bad proxy %d (counted %d), bad hooks %d (counted %d)",
+		proxySent.Load(), rejectedProxy, hookSent.Load(), rejectedHooks)
 	led.check(t)
 	for _, w := range wrong {
 		t.Error(w)
@@ -122,8 +127,14 @@ func TestBadInputFlood(t *testing.T) {
 	if n := r.load.failed.Load() + r.load.non2xx.Load(); n != 0 {
 		t.Errorf("%d good requests failed during the flood", n)
 	}
-	if rejectedProxy != proxyCounted.Load() {
-		t.Errorf("proxy counted %d rejections, %d smuggling attempts were sent", rejectedProxy, proxyCounted.Load())
+	if rejectedProxy != proxySent.Load() {
+		t.Errorf("proxy counted %d rejections, %d bad requests were sent", rejectedProxy, proxySent.Load())
+	}
+	for reason, sent := range proxyByReason {
+		got := int64(m[`omnibridge_sidecar_requests_rejected_total{reason="`+reason+`"}`])
+		if got != sent.Load() {
+			t.Errorf("proxy counted %d rejections with reason %s, %d were sent", got, reason, sent.Load())
+		}
 	}
 	if rejectedHooks != hookSent.Load() {
 		t.Errorf("hook receiver counted %d rejections, %d bad hooks were sent", rejectedHooks, hookSent.Load())

@@ -20,6 +20,11 @@
 // as the SDK with a ParentBased(NeverSample) sampler would. A complete
 // HTTP/1 response is flushed to the client before its event is built.
 //
+// Requests that Go's HTTP/1 parser refuses before any handler runs, and
+// failed TLS handshakes, are counted at the connection (Listener and
+// TLSListener, refusal.go): the proxy terminates TLS itself so that it sees
+// the plaintext http.Server writes.
+//
 // It must not block on emission, must not buffer bodies, and must not put a
 // credential into an event, a metric label or a log line.
 package proxy

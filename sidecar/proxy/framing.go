@@ -60,6 +60,15 @@ func (c *framingConn) Read(b []byte) (int, error) {
 	return n, err
 }
 
+// CloseWrite half-closes the TCP connection beneath, as http.Server does
+// after a 431 answer (so the client sees the end at once).
+func (c *framingConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
 func (c *framingConn) scan(p []byte) {
 	var f uint32
 	if c.lineStart {
@@ -112,9 +121,9 @@ func hasPrefixFold(b []byte, prefix string) bool {
 type connKey struct{}
 
 // ConnContext is the http.Server ConnContext hook that pairs with
-// FramingListener.
+// FramingListener (also beneath Proxy.Listener).
 func ConnContext(ctx context.Context, c net.Conn) context.Context {
-	if fc, ok := c.(*framingConn); ok {
+	if fc, ok := unwatched(c).(*framingConn); ok {
 		return context.WithValue(ctx, connKey{}, fc)
 	}
 	return ctx

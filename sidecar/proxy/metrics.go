@@ -44,7 +44,7 @@ func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 		}, []string{"route"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "omnibridge", Subsystem: "sidecar", Name: "requests_rejected_total",
-			Help: "Requests the proxy refused to forward, by reason.",
+			Help: "Requests the proxy refused to forward, by reason: its own checks, Go's HTTP parser (answered before the proxy sees them) and failed TLS handshakes.",
 		}, []string{"reason"}),
 		upstreamErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "omnibridge", Subsystem: "sidecar", Name: "upstream_errors_total",

@@ -45,6 +45,10 @@ type Proxy struct {
 	userHeaders []string
 	// serviceHeader is the X-Omninode-Service value, shared by requests.
 	serviceHeader []string
+	// refused counts what Listener and TLSListener see refused before a
+	// request reaches the proxy (refusal.go); made on first use.
+	refusalsOnce sync.Once
+	refused      *refusals
 }
 
 type exchangeKey struct{}

@@ -184,6 +184,7 @@ func (rec *recorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	stopWatching(c) // the bytes are the upgraded protocol's from now on
 	rec.status = http.StatusSwitchingProtocols
 	rec.ttfb = time.Since(rec.start)
 	cc := &countingConn{Conn: c}
