@@ -31,7 +31,7 @@ type controlPlane struct {
 	done chan struct{}
 }
 
-func startCP(t *testing.T, kv directives.KV, addr string, onSignal func(context.Context, string, *bridgev1.CriticalSignal)) *controlPlane {
+func startCP(t *testing.T, kv directives.KV, addr string, onSignal func(context.Context, string, *bridgev1.CriticalSignal), opts ...func(*directives.Config)) *controlPlane {
 	t.Helper()
 	cfg := directives.DefaultConfig()
 	cfg.KV = kv
@@ -39,6 +39,9 @@ func startCP(t *testing.T, kv directives.KV, addr string, onSignal func(context.
 	cfg.StatusFlush = 50 * time.Millisecond
 	cfg.Heartbeat = 200 * time.Millisecond
 	cfg.OnSignal = onSignal
+	for _, o := range opts {
+		o(&cfg)
+	}
 	srv, err := directives.New(cfg)
 	if err != nil {
 		t.Fatal(err)

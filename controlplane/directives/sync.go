@@ -30,9 +30,10 @@ type sidecar struct {
 	kick      chan struct{} // wakes the send loop ahead of the service's other streams // streams open for this instance (a reconnect may overlap the old one)
 }
 
-// Sync serves one sidecar's stream: hello, then the current snapshot (a full
-// resynchronization), every new version after that, and heartbeats; acks,
-// rejects and signals flow the other way.
+// Sync serves one sidecar's stream: hello, then at once a heartbeat (the
+// answer that tells the sidecar this replica has the stream), then the
+// current snapshot (a full resynchronization), every new version after
+// that, and heartbeats; acks, rejects and signals flow the other way.
 func (s *Server) Sync(ctx context.Context, stream *connect.BidiStream[bridgev1.SyncRequest, bridgev1.SyncResponse]) error {
 	first, err := stream.Receive()
 	if err != nil {
@@ -49,6 +50,13 @@ func (s *Server) Sync(ctx context.Context, stream *connect.BidiStream[bridgev1.S
 	service, instance := hello.GetService(), hello.GetInstance()
 	sc := s.connect(hello)
 	defer s.disconnect(sc)
+	// Answer the hello before anything that may wait (the KV read below):
+	// a sidecar reports its stream connected only once the control plane
+	// answered, and a service may have no snapshot to send. A heartbeat
+	// changes nothing on the sidecar, unlike an empty snapshot would.
+	if err := stream.Send(&bridgev1.SyncResponse{Message: &bridgev1.SyncResponse_Heartbeat{Heartbeat: timestamppb.Now()}}); err != nil {
+		return err
+	}
 	s.ensureLoaded(ctx, service)
 
 	errc := make(chan error, 1)

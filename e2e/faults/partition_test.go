@@ -1,7 +1,6 @@
 package faults
 
 import (
-	"os"
 	"testing"
 	"time"
 
@@ -86,18 +85,14 @@ func TestControlPlanePartitioned(t *testing.T) {
 // TestControlPlaneSilentPartition: open directive streams stall without any
 // reset (a silent partition: a dropped NAT entry, a dead peer), then the
 // path comes back. The control plane sends a heartbeat every 15 s; a
-// sidecar must notice the silence, stop reporting the stream as connected
-// and, once the path is back, reconnect (the control plane counts it).
-// The directive client drops a stream that has been silent (HTTP/2 pings,
-// and a 40 s idle watchdog) and reconnects with backoff.
-// KNOWN GAP (docs/guarantees.md): a reconnect made while the path is still
-// stalled reports the stream connected as soon as hello is sent, before the
-// control plane has seen it, so the check that the control plane counts the
-// stream again can fail; it runs only with OMNIBRIDGE_FAULTS_KNOWN_GAPS=1.
+// sidecar must notice the silence (HTTP/2 pings, and a 40 s idle watchdog),
+// stop reporting the stream as connected and reconnect with backoff. While
+// the path is still stalled its reconnect attempts reach nothing: they stay
+// "connecting" (the control plane answers every hello at once, and the
+// sidecar reports connected only once answered) and are given up after the
+// 10 s handshake timeout. Once the path is back the stream reconnects, and
+// when the sidecar reports it connected the control plane already counts it.
 func TestControlPlaneSilentPartition(t *testing.T) {
-	if os.Getenv("OMNIBRIDGE_FAULTS_KNOWN_GAPS") != "1" {
-		t.Skip("known gap, see docs/guarantees.md; set OMNIBRIDGE_FAULTS_KNOWN_GAPS=1 to run")
-	}
 	noLeaks(t)
 	kafka, w := startKafka(t), watch(t)
 	cp := startControlPlane(t, "controlplane", cpDeps{brokers: kafka.Brokers()})
@@ -105,12 +100,42 @@ func TestControlPlaneSilentPartition(t *testing.T) {
 	px := startProxy(t, cp.listen)
 	sc := startSidecar(t, "web", startUpstream(t, nil), kafka.Brokers(), "--control-plane", "http://"+px.Addr())
 	w.add("sidecar", sc.proc, maxSidecarRSS)
-	waitStream(t, true, 10*time.Second, sc)
-	px.SetMode(faultproxy.Blackhole)
-	noticed := waitStream(t, false, 50*time.Second, sc) // 3 missed heartbeats and some slack
-	px.SetMode(faultproxy.Up)
-	back := waitStream(t, true, 45*time.Second, sc)
+	waitStream(t, true, 20*time.Second, sc)
 	waitServerStreams(t, cp, 1, 10*time.Second)
+	px.SetMode(faultproxy.Blackhole)
+	noticed := waitStream(t, false, 60*time.Second, sc) // 3 missed heartbeats and some slack
+
+	// The path stays stalled: reconnect attempts go into the hole and must
+	// not be reported connected.
+	admin := "http://" + sc.admin + "/metrics"
+	attempting := false
+	for end := time.Now().Add(4 * time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		m := metrics(t, admin)
+		if sum(m, "omnibridge_sidecar_directive_stream_connected") != 0 {
+			t.Fatal("the sidecar reports its directive stream connected while the path to the control plane is stalled")
+		}
+		if sum(m, "omnibridge_sidecar_directive_stream_connecting") == 1 {
+			attempting = true
+		}
+	}
+	if !attempting {
+		t.Error("no reconnect attempt was seen waiting for the control plane's answer during the stall")
+	}
+
+	px.SetMode(faultproxy.Up)
+	// An attempt made in the stall is given up after the 10 s handshake
+	// timeout; the next one, on a fresh connection, gets through.
+	back := waitStream(t, true, 45*time.Second, sc)
+	// Connected is not optimistic: the control plane counted the stream
+	// before it answered the hello, so it counts it now.
+	if got := sum(metrics(t, cp.url()+"/metrics"), "omnibridge_directives_streams"); got < 1 {
+		t.Fatalf("the sidecar reports its stream connected, the control plane counts %v open streams", got)
+	}
+	waitServerStreams(t, cp, 1, 20*time.Second) // and the stalled ones are gone
+	if n := sum(metrics(t, admin), "omnibridge_sidecar_directive_stream_handshake_timeouts_total"); n < 1 {
+		t.Errorf("handshake timeouts %v: no attempt made in the stall was given up", n)
+	}
+	waitStream(t, true, time.Second, sc) // still connected
 	t.Logf("silent partition noticed after %v; stream back %v after it healed", noticed, back)
 }
 

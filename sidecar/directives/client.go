@@ -8,8 +8,10 @@
 // applies the persisted one at start, before the control plane answers, so
 // a sidecar that starts while the control plane is down still enforces its
 // last directives until they expire. It reconnects with jittered
-// exponential backoff and is resynchronized fully on every reconnect. It
-// never touches the request path.
+// exponential backoff and is resynchronized fully on every reconnect. A
+// stream counts as connected only once the control plane answered its
+// hello, so a stalled path is never reported connected. It never touches
+// the request path.
 package directives
 
 import (
@@ -55,6 +57,12 @@ type Config struct {
 	// silent partition (a stalled path that never resets) is noticed and the
 	// client reconnects; default 40s, 0 disables.
 	IdleTimeout time.Duration
+	// HandshakeTimeout bounds the wait for the control plane's first
+	// message after hello (it answers every accepted hello at once). The
+	// stream counts as connected only once that message arrived; an attempt
+	// unanswered for this long (a path still stalled) is closed and retried
+	// with backoff like any other failure. Default 10s.
+	HandshakeTimeout time.Duration
 	// SignalBuffer is how many critical signals may wait for the stream;
 	// beyond it SendSignal drops them (counted). Default 256.
 	SignalBuffer int
@@ -66,7 +74,7 @@ type Config struct {
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
-	return Config{BackoffMin: 100 * time.Millisecond, BackoffMax: 30 * time.Second, SignalBuffer: 256, IdleTimeout: 40 * time.Second}
+	return Config{BackoffMin: 100 * time.Millisecond, BackoffMax: 30 * time.Second, SignalBuffer: 256, IdleTimeout: 40 * time.Second, HandshakeTimeout: 10 * time.Second}
 }
 
 // Validate checks the configuration.
@@ -86,6 +94,9 @@ func (c Config) Validate() error {
 	}
 	if c.IdleTimeout < 0 {
 		errs = append(errs, fmt.Errorf("idle_timeout: %v must not be negative", c.IdleTimeout))
+	}
+	if c.HandshakeTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("handshake_timeout: %v must be positive", c.HandshakeTimeout))
 	}
 	if c.SignalBuffer < 1 {
 		errs = append(errs, fmt.Errorf("signal_buffer: %d must be at least 1", c.SignalBuffer))
@@ -107,6 +118,10 @@ type Client struct {
 	rpc     bridgev1connect.DirectiveServiceClient
 	signals chan *bridgev1.CriticalSignal
 	metrics *metrics
+	// closeIdle drops the HTTP client's idle connections (nil when it has
+	// no such method); see Run.
+	closeIdle func()
+	connected atomic.Bool
 }
 
 // New returns a Client that applies snapshots to eng.
@@ -127,6 +142,9 @@ func New(cfg Config, eng Applier) (*Client, error) {
 		opts = append(opts, connect.WithGRPC())
 	}
 	c.rpc = bridgev1connect.NewDirectiveServiceClient(hc, cfg.ControlPlane, opts...)
+	if ci, ok := hc.(interface{ CloseIdleConnections() }); ok {
+		c.closeIdle = ci.CloseIdleConnections
+	}
 	var err error
 	if c.metrics, err = newMetrics(cfg.Registry); err != nil {
 		return nil, fmt.Errorf("register directives client metrics: %w", err)
@@ -146,6 +164,11 @@ func H2CClient() *http.Client {
 		HTTP2: &http.HTTP2Config{SendPingTimeout: 20 * time.Second, PingTimeout: 10 * time.Second},
 	}}
 }
+
+// Connected reports whether the directive stream is up: the control plane
+// answered this stream's hello and the stream has not ended since. While a
+// stream waits for that answer it is connecting, not connected.
+func (c *Client) Connected() bool { return c.connected.Load() }
 
 // SendSignal queues a critical signal for the stream without blocking; when
 // the queue is full or the stream is down long enough to fill it, the
@@ -188,12 +211,13 @@ func (c *Client) Run(ctx context.Context) error {
 	wait := c.cfg.BackoffMin
 	for {
 		start := time.Now()
-		err := c.session(ctx)
+		answered, err := c.session(ctx)
 		if ctx.Err() != nil {
 			return nil
 		}
+		silent := errors.Is(err, errSilent)
 		c.metrics.reconnects.Inc()
-		if time.Since(start) > 10*c.cfg.BackoffMax || time.Since(start) > time.Minute {
+		if answered && (time.Since(start) > 10*c.cfg.BackoffMax || time.Since(start) > time.Minute) {
 			wait = c.cfg.BackoffMin // the stream was healthy for a while
 		}
 		d := wait/2 + time.Duration(rand.Int64N(int64(wait/2)+1))
@@ -205,14 +229,50 @@ func (c *Client) Run(ctx context.Context) error {
 			return nil
 		case <-t.C:
 		}
+		if silent && c.closeIdle != nil {
+			// The control plane went silent on that stream, so its
+			// connection is probably stalled too; without this the next
+			// stream could be opened on it again until HTTP/2 pings give up
+			// on it (about 30 s). By now the cancelled stream has left it,
+			// so it counts as idle.
+			c.closeIdle()
+		}
 		wait = min(wait*2, c.cfg.BackoffMax)
 	}
 }
 
-// session runs one stream from hello to its end.
-func (c *Client) session(ctx context.Context) error {
+// errSilent marks a stream ended because the control plane went silent:
+// no answer to hello in time, or nothing at all for IdleTimeout.
+var errSilent = errors.New("control plane silent")
+
+// session runs one stream from hello to its end. The stream is connecting
+// until the control plane's first message arrives (within
+// HandshakeTimeout), connected after that; answered says whether it got
+// that far.
+func (c *Client) session(ctx context.Context) (answered bool, _ error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	c.metrics.connecting.Set(1)
+	defer c.metrics.connecting.Set(0)
+	// The watchdog ends a stream that went silent: first no answer to the
+	// hello, later no heartbeat, although nothing reset the connection.
+	// It is armed before the hello is sent, since even that may block on
+	// a stalled path.
+	var silent atomic.Pointer[string]
+	watchdog := time.AfterFunc(c.cfg.HandshakeTimeout, func() {
+		msg := fmt.Sprintf("no answer to hello within %v (stalled path?)", c.cfg.HandshakeTimeout)
+		silent.Store(&msg)
+		c.metrics.handshakeTimeouts.Inc()
+		cancel()
+	})
+	defer watchdog.Stop()
+	// failed names why the stream ended: the silence, when it was that.
+	failed := func(verb string, err error) error {
+		if msg := silent.Load(); msg != nil {
+			return fmt.Errorf("%s: %w: %s", verb, errSilent, *msg)
+		}
+		return fmt.Errorf("%s: %w", verb, err)
+	}
 	stream := c.rpc.Sync(ctx)
 	defer stream.CloseRequest()
 	// A cancelled context does not always interrupt a blocked read of the
@@ -224,12 +284,38 @@ func (c *Client) session(ctx context.Context) error {
 		ServiceVersion: c.cfg.ServiceVersion, AppliedVersion: c.eng.Version(), SidecarVersion: c.cfg.SidecarVersion,
 	}}}
 	if err := stream.Send(hello); err != nil {
-		return fmt.Errorf("send hello: %w", err)
+		return false, failed("send hello", err)
 	}
+	// The control plane answers an accepted hello at once with a heartbeat
+	// (an older one answered with the snapshot, when it had one).
+	resp, err := stream.Receive()
+	if err != nil {
+		return false, failed("receive", err)
+	}
+	if !watchdog.Stop() {
+		return false, failed("receive", ctx.Err()) // the answer came as the watchdog fired
+	}
+	c.metrics.connecting.Set(0)
+	c.connected.Store(true)
+	c.metrics.connected.Set(1)
+	defer func() { c.connected.Store(false); c.metrics.connected.Set(0) }()
+	// From here on the watchdog waits for heartbeats.
+	resetIdle := func() {}
+	if c.cfg.IdleTimeout > 0 {
+		idle := time.AfterFunc(c.cfg.IdleTimeout, func() {
+			msg := fmt.Sprintf("nothing from the control plane for %v (silent partition?)", c.cfg.IdleTimeout)
+			silent.Store(&msg)
+			cancel()
+		})
+		defer idle.Stop()
+		resetIdle = func() { idle.Reset(c.cfg.IdleTimeout) }
+	}
+	// The sender (acks and rejects from the receiver, and signals) starts
+	// only now, so that queued signals wait for a stream the control plane
+	// has.
 	out := make(chan *bridgev1.SyncRequest, 16)
 	errc := make(chan error, 1)
 	go func() {
-		// The sender: acks and rejects from the receiver, and signals.
 		for {
 			var msg *bridgev1.SyncRequest
 			select {
@@ -245,43 +331,28 @@ func (c *Client) session(ctx context.Context) error {
 			}
 		}
 	}()
-	c.metrics.connected.Set(1)
-	defer c.metrics.connected.Set(0)
-	// The watchdog ends a stream that went silent: heartbeats stopped
-	// arriving although nothing reset the connection.
-	var idle atomic.Bool
-	resetIdle := func() {}
-	if c.cfg.IdleTimeout > 0 {
-		watchdog := time.AfterFunc(c.cfg.IdleTimeout, func() { idle.Store(true); cancel() })
-		defer watchdog.Stop()
-		resetIdle = func() { watchdog.Reset(c.cfg.IdleTimeout) }
-	}
 	for {
-		resp, err := stream.Receive()
-		if err != nil {
-			if idle.Load() {
-				return fmt.Errorf("receive: nothing from the control plane for %v (silent partition?); reconnecting", c.cfg.IdleTimeout)
-			}
+		if snap := resp.GetSnapshot(); snap != nil { // else a heartbeat
+			reply := c.apply(snap)
 			select {
-			case serr := <-errc:
-				return serr
-			default:
+			case out <- reply:
+			case err := <-errc:
+				return true, err
+			case <-ctx.Done():
+				return true, failed("send", ctx.Err())
 			}
-			return fmt.Errorf("receive: %w", err)
+		}
+		if resp, err = stream.Receive(); err != nil {
+			if silent.Load() == nil {
+				select {
+				case serr := <-errc:
+					return true, serr
+				default:
+				}
+			}
+			return true, failed("receive", err)
 		}
 		resetIdle()
-		snap := resp.GetSnapshot()
-		if snap == nil {
-			continue // heartbeat
-		}
-		reply := c.apply(snap)
-		select {
-		case out <- reply:
-		case err := <-errc:
-			return err
-		case <-ctx.Done():
-			return ctx.Err()
-		}
 	}
 }
 
