@@ -39,25 +39,30 @@ func (s *Sidecar) adminHandler() http.Handler {
 // debugState is /debug/state: configuration without secrets, and the state
 // of the queue, the spool and the bus.
 type debugState struct {
-	Service        string     `json:"service"`
-	Version        string     `json:"version,omitempty"`
-	Instance       string     `json:"instance"`
-	Listen         string     `json:"listen"`
-	Upstream       string     `json:"upstream"`
-	Admin          string     `json:"admin"`
-	Hooks          string     `json:"hooks"`
-	TLS            bool       `json:"tls"`
-	MCP            bool       `json:"mcp"`
-	Emit           bool       `json:"emit"`
-	Brokers        []string   `json:"brokers,omitempty"`
-	SpoolDir       string     `json:"spool_dir,omitempty"`
-	StateDir       string     `json:"state_dir"`
-	ControlPlane   string     `json:"control_plane,omitempty"`
-	Ready          bool       `json:"ready"`
-	UpstreamHealth string     `json:"upstream_health"`
-	Sequence       uint64     `json:"sequence"`
-	PolicyVersion  uint64     `json:"policy_version"`
-	Emitter        emit.Stats `json:"emitter"`
+	Service        string   `json:"service"`
+	Version        string   `json:"version,omitempty"`
+	Instance       string   `json:"instance"`
+	Listen         string   `json:"listen"`
+	Upstream       string   `json:"upstream"`
+	Admin          string   `json:"admin"`
+	Hooks          string   `json:"hooks"`
+	TLS            bool     `json:"tls"`
+	MCP            bool     `json:"mcp"`
+	Emit           bool     `json:"emit"`
+	Brokers        []string `json:"brokers,omitempty"`
+	SpoolDir       string   `json:"spool_dir,omitempty"`
+	StateDir       string   `json:"state_dir"`
+	ControlPlane   string   `json:"control_plane,omitempty"`
+	Ready          bool     `json:"ready"`
+	UpstreamHealth string   `json:"upstream_health"`
+	Sequence       uint64   `json:"sequence"`
+	// RunStart is the last sequence number used before this run started;
+	// SequenceResumed says whether it was continued exactly (a restart on
+	// the same boot, clean or not) rather than past the reservation.
+	RunStart        uint64     `json:"run_start_sequence"`
+	SequenceResumed bool       `json:"sequence_resumed"`
+	PolicyVersion   uint64     `json:"policy_version"`
+	Emitter         emit.Stats `json:"emitter"`
 }
 
 func (s *Sidecar) state() debugState {
@@ -66,9 +71,10 @@ func (s *Sidecar) state() debugState {
 		Listen: s.ProxyAddr(), Upstream: s.upstream.Redacted(), Admin: s.AdminAddr(), Hooks: s.HooksAddr(),
 		TLS: s.cfg.TLSCert != "", MCP: s.cfg.MCP, Emit: s.cfg.Emit, SpoolDir: s.cfg.SpoolDir, StateDir: s.cfg.StateDir,
 		Ready: s.ready.Load(), UpstreamHealth: bridgev1.HealthStatus(s.health.Load()).String(),
-		Sequence: s.src.Sequence(), Emitter: s.EmitStats(),
-		// The policy engine has no directives yet (issue: directives); 0 is "none".
-		PolicyVersion: 0,
+		Sequence: s.src.Sequence(), RunStart: s.runStart, SequenceResumed: s.seq.resumed, Emitter: s.EmitStats(),
+	}
+	if s.cfg.Policy != nil {
+		d.PolicyVersion = s.cfg.Policy.Version() // 0: no snapshot applied yet
 	}
 	if s.cfg.Bus != nil {
 		d.Brokers = s.cfg.Bus.Brokers // addresses only; SASL and TLS material stay out

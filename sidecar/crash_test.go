@@ -126,6 +126,12 @@ func TestSIGKILLThenRestartReplaysSpool(t *testing.T) {
 	kafka := testenv.Kafka(t)
 	events := collect(t, kafka.Brokers())
 	p2 := startBinary(t, bin, "--upstream", up, "--spool-dir", dir, "--brokers", strings.Join(kafka.Brokers(), ","))
+	// On the same boot the live counter survived the kill: run 2 continues
+	// exactly after the last number run 1 handed out, which is at least the
+	// one it reported and at most that plus the 50 requests sent while it died.
+	if st := p2.state(t); !st.SequenceResumed || st.RunStart < seq1 || st.RunStart > seq1+50 {
+		t.Errorf("run 2: resumed %v after sequence %d; run 1 had reached %d (+ at most 50 in flight)", st.SequenceResumed, st.RunStart, seq1)
+	}
 	deadline = time.Now().Add(20 * time.Second)
 	for {
 		st := p2.state(t)
@@ -175,7 +181,7 @@ func TestSIGKILLThenRestartReplaysSpool(t *testing.T) {
 	if run1Comm < 300 {
 		t.Errorf("run 1 communication events on the broker: %d, want 300", run1Comm)
 	}
-	if run2Start <= seq1 {
-		t.Errorf("run 2 started at sequence %d, run 1 had reached %d", run2Start, seq1)
+	if run2Start <= seq1 || run2Start > seq1+51 {
+		t.Errorf("run 2's started event has sequence %d, run 1 had reached %d (+ at most 50 in flight)", run2Start, seq1)
 	}
 }

@@ -38,16 +38,19 @@ type Sidecar struct {
 	// more may be appended before Run).
 	Components []Component
 
-	cfg     Config
-	log     *slog.Logger
-	reg     *prometheus.Registry
-	red     *redact.Redactor
-	src     *bus.Source
-	seq     *seqState
-	emitter *emit.Emitter // nil with emission off
-	sink    hooks.Sink
-	proxy   *proxy.Proxy
-	prober  *prober
+	cfg Config
+	log *slog.Logger
+	reg *prometheus.Registry
+	red *redact.Redactor
+	src *bus.Source
+	seq *seqState
+	// runStart is the last sequence number used before this run: its first
+	// event is runStart+1.
+	runStart uint64
+	emitter  *emit.Emitter // nil with emission off
+	sink     hooks.Sink
+	proxy    *proxy.Proxy
+	prober   *prober
 	// mcpCapture is set with MCP on; shutdown drains its parsing of the
 	// last responses before the emitter flushes.
 	mcpCapture interface{ Drain(context.Context) error }
@@ -96,9 +99,10 @@ func New(cfg Config) (_ *Sidecar, err error) {
 			return nil, err
 		}
 	}
-	s.src = bus.NewSource(&bridgev1.Source{
+	s.src = bus.NewSourceWithCounter(&bridgev1.Source{
 		Service: cfg.Service, Version: cfg.Version, Instance: instance, Pod: cfg.Pod, Namespace: cfg.Namespace,
-	}, start)
+	}, s.seq.counter)
+	s.runStart = start
 
 	s.sink = nopSink{}
 	if cfg.Emit {
@@ -248,7 +252,8 @@ func (s *Sidecar) Run(ctx context.Context) error {
 	})
 	s.ready.Store(true)
 	s.log.Info("sidecar started", "service", s.cfg.Service, "proxy", s.ProxyAddr(), "upstream", s.upstream.Redacted(),
-		"admin", s.AdminAddr(), "hooks", s.HooksAddr(), "mcp", s.cfg.MCP, "emit", s.cfg.Emit)
+		"admin", s.AdminAddr(), "hooks", s.HooksAddr(), "mcp", s.cfg.MCP, "emit", s.cfg.Emit,
+		"sequence_from", s.runStart+1, "sequence_resumed", s.seq.resumed)
 	err := g.Wait()
 
 	s.lifecycle(bridgev1.LifecycleEventType_LIFECYCLE_EVENT_TYPE_SERVICE_STOPPED,

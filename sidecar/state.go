@@ -7,29 +7,55 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/google/uuid"
 	"github.com/omninode/bridge/internal/bus"
 )
 
-// The sequence high-water mark is persisted as a reservation: before the
-// source may hand out numbers past it, a higher one is written. After a
-// crash the sidecar continues past the reservation (a gap the control plane
-// sees as at most seqBlock missing numbers, never a reused one); after a
-// clean stop it continues exactly where it stopped.
+// The sequence number is kept in two places.
+//
+// The live counter is a small file mapped into memory: the source takes its
+// numbers straight from it, so the last number handed out is in the kernel's
+// page cache the moment it is taken, and survives a SIGKILL or OOM kill of
+// the process. A restart on the same boot (the kernel's boot id is stored
+// next to the counter) continues exactly after it, so every number a killed
+// process handed out, and whose event it did not deliver, is a gap the
+// control plane counts.
+//
+// The reservation file is written with fsync before the source may hand out
+// numbers past it. After a machine crash (another boot id: the page cache
+// may not have reached the disk) the sidecar continues past the reservation,
+// a jump of up to seqBlock numbers, so that no number is ever reused. After
+// a clean stop both hold the exact last number.
 const (
 	seqFile      = "sequence"
+	liveFile     = "sequence.live"
 	instanceFile = "instance"
 	seqBlock     = 100_000
 	seqCheck     = 100 * time.Millisecond
 )
 
+// The live file's layout: a magic, the boot id it was written under, and
+// the counter, 8-byte aligned (the mapping is page-aligned).
+const (
+	liveSize   = 4096
+	liveMagic  = "OBSEQ\x00\x00\x01"
+	liveBootAt = 8  // 16 bytes
+	liveCtrAt  = 64 // 8 bytes, used atomically
+)
+
 type seqState struct {
 	path     string
 	reserved uint64
+	counter  *atomic.Uint64 // the live counter: the last number handed out
+	resumed  bool           // this run continued exactly from the live counter
 }
 
+// loadSequence reads the persisted sequence from dir and returns the state
+// and the last number already used, which the source continues after.
 func loadSequence(dir string) (*seqState, uint64, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, 0, fmt.Errorf("create state dir: %w", err)
@@ -45,6 +71,26 @@ func loadSequence(dir string) (*seqState, uint64, error) {
 	} else if !os.IsNotExist(err) {
 		return nil, 0, fmt.Errorf("read sequence state: %w", err)
 	}
+
+	mem, err := mapLive(filepath.Join(dir, liveFile), liveSize)
+	if err != nil {
+		return nil, 0, fmt.Errorf("map live sequence counter: %w", err)
+	}
+	s.counter = (*atomic.Uint64)(unsafe.Pointer(&mem[liveCtrAt]))
+	boot := bootID()
+	if string(mem[:len(liveMagic)]) == liveMagic {
+		last := s.counter.Load()
+		if boot != ([16]byte{}) && [16]byte(mem[liveBootAt:liveBootAt+16]) == boot {
+			// Same boot: the counter is exact, whatever killed the process.
+			start, s.resumed = last, true
+		} else {
+			start = max(start, last)
+		}
+	}
+	copy(mem[liveBootAt:], boot[:])
+	s.counter.Store(start)
+	copy(mem, liveMagic)
+
 	if err := s.write(start + seqBlock); err != nil {
 		return nil, 0, err
 	}

@@ -3,10 +3,13 @@ package faults
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -17,6 +20,17 @@ type sidecarProc struct {
 	*proc
 	proxy, admin, hooks string
 	instance            string
+	// runStarts holds, per start, the last sequence number used before it
+	// (a restart on the same boot continues exactly after it); crashStarts
+	// those of the starts after a SIGKILL.
+	runStarts, crashStarts []uint64
+	killed                 bool // the last stop was a SIGKILL
+}
+
+// kill signals the process and waits for it to exit, noting a SIGKILL.
+func (s *sidecarProc) kill(sig syscall.Signal) bool {
+	s.killed = sig == syscall.SIGKILL
+	return s.proc.kill(sig)
 }
 
 // startSidecar runs `omnibridge sidecar` for service in front of upstream,
@@ -42,12 +56,56 @@ func (s *sidecarProc) waitReady(t *testing.T) {
 	waitHTTP(t, "http://"+s.admin+"/livez", 20*time.Second)
 	var st struct {
 		Instance string `json:"instance"`
+		RunStart uint64 `json:"run_start_sequence"`
+		Resumed  bool   `json:"sequence_resumed"`
 	}
 	getJSON(t, "http://"+s.admin+"/debug/state", &st)
 	if s.instance != "" && st.Instance != s.instance {
 		t.Fatalf("sidecar restarted as instance %q, was %q", st.Instance, s.instance)
 	}
+	if len(s.runStarts) > 0 && !st.Resumed {
+		t.Errorf("sidecar %s restarted without resuming its sequence (after %d)", s.instance, st.RunStart)
+	}
 	s.instance = st.Instance
+	s.runStarts = append(s.runStarts, st.RunStart)
+	if s.killed {
+		s.crashStarts = append(s.crashStarts, st.RunStart)
+		s.killed = false
+	}
+}
+
+// crashGaps returns how many of the missing numbers in seqs (one instance's
+// stored sequence numbers) lie in gaps that end at most window numbers
+// before one of the sidecar's restarts after a SIGKILL: what the killed
+// process held in memory
+// (events not yet delivered, and requests in flight whose numbers were
+// taken), and the ranges themselves.
+func (s *sidecarProc) crashGaps(seqs []uint64, window uint64) (lost int64, ranges []string) {
+	seqs = slices.Clone(seqs)
+	slices.Sort(seqs)
+	seqs = slices.Compact(seqs)
+	counted := map[uint64]bool{} // by gap start: restarts close together share gaps
+	for _, r := range s.crashStarts {
+		// The gap that ends at or below r and closest to it, and any
+		// further gaps within the window below r.
+		for i := len(seqs) - 1; i > 0; i-- {
+			lo, hi := seqs[i-1]+1, seqs[i]-1 // a gap when lo <= hi
+			if lo > hi || lo > r {
+				continue
+			}
+			top := min(hi, r)
+			if r-top >= window {
+				break
+			}
+			if counted[lo] {
+				continue
+			}
+			counted[lo] = true
+			lost += int64(top - lo + 1)
+			ranges = append(ranges, fmt.Sprintf("%s:%d-%d", short(s.instance), lo, top))
+		}
+	}
+	return lost, ranges
 }
 
 // restart starts the process again with the same arguments and waits for it.

@@ -116,7 +116,7 @@ func (s *Server) reportLifecycle(req *bridgev1.ReportLifecycleRequest, h http.He
 		}
 	}
 	ev := &bridgev1.ServiceLifecycleEvent{
-		Envelope:    s.src.Envelope(now, trace),
+		Envelope:    s.src.Draft(now, trace),
 		EventType:   req.GetEventType(),
 		ServiceInfo: info,
 		IntelligenceMetadata: &bridgev1.LifecycleIntelligenceMetadata{
@@ -130,7 +130,7 @@ func (s *Server) reportLifecycle(req *bridgev1.ReportLifecycleRequest, h http.He
 	if req.GetEventType() == bridgev1.LifecycleEventType_LIFECYCLE_EVENT_TYPE_SERVICE_HEALTH_CHANGE {
 		ev.PreviousHealth = s.lastHealth
 	}
-	if err := bus.Validate(ev); err != nil {
+	if err := s.src.Seal(ev); err != nil {
 		e := reject(ReasonMissingField, "build event: %v", err)
 		s.rejected(kindLifecycle, e)
 		return nil, e
@@ -258,14 +258,14 @@ func (s *Server) reportExecution(req *bridgev1.ReportExecutionRequest, h http.He
 		trace = waiting.trace
 	}
 	ev := &bridgev1.ExecutionIntelligenceEvent{
-		Envelope:      s.src.Envelope(now, trace),
+		Envelope:      s.src.Draft(now, trace),
 		EventType:     bridgev1.ExecutionEventType_EXECUTION_EVENT_TYPE_EXECUTION_COMPLETED,
 		CorrelationId: corr,
 		PreContext:    pre,
 		Results:       results,
 		Kind:          bridgev1.ExecutionKind_EXECUTION_KIND_HOOK,
 	}
-	if err := bus.Validate(ev); err != nil {
+	if err := s.src.Seal(ev); err != nil {
 		e := reject(ReasonOutOfRange, "build event: %v", err)
 		s.rejected(kindExecution, e)
 		return nil, e

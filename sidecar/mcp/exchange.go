@@ -11,7 +11,6 @@ import (
 
 	"github.com/google/uuid"
 	bridgev1 "github.com/omninode/bridge/gen/omninode/bridge/v1"
-	"github.com/omninode/bridge/internal/bus"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -246,7 +245,7 @@ func (ex *exchange) emitCall(cl *call, resp *Message, at time.Time, noResponse s
 		corr = uuid.NewString()
 	}
 	ev := &bridgev1.ExecutionIntelligenceEvent{
-		Envelope:      c.src.Envelope(at, ex.trace),
+		Envelope:      c.src.Draft(at, ex.trace),
 		EventType:     bridgev1.ExecutionEventType_EXECUTION_EVENT_TYPE_EXECUTION_COMPLETED,
 		CorrelationId: corr,
 		PreContext:    pre,
@@ -254,7 +253,7 @@ func (ex *exchange) emitCall(cl *call, resp *Message, at time.Time, noResponse s
 		Kind:          bridgev1.ExecutionKind_EXECUTION_KIND_MCP_TOOL_CALL,
 		Mcp:           mcpCall,
 	}
-	if err := bus.Validate(ev); err != nil {
+	if err := c.src.Seal(ev); err != nil {
 		c.cfg.Logger.Warn("mcp tool call event invalid", "error", err)
 		return
 	}

@@ -8,7 +8,6 @@ import (
 	"sync"
 
 	bridgev1 "github.com/omninode/bridge/gen/omninode/bridge/v1"
-	"github.com/omninode/bridge/internal/bus"
 	"google.golang.org/protobuf/types/known/structpb"
 )
 
@@ -92,12 +91,12 @@ func (r *registry) onList(result json.RawMessage, paged bool, trace *bridgev1.Tr
 func (r *registry) emit(typ bridgev1.ToolEventType, label string, info *bridgev1.ToolInfo, trace *bridgev1.TraceContext) {
 	c := r.c
 	ev := &bridgev1.ToolRegistrationEvent{
-		Envelope:           c.src.Envelope(c.cfg.Now(), trace),
+		Envelope:           c.src.Draft(c.cfg.Now(), trace),
 		EventType:          typ,
 		ToolInfo:           info,
 		RegistrationMethod: bridgev1.RegistrationMethod_REGISTRATION_METHOD_DISCOVERY,
 	}
-	if err := bus.Validate(ev); err != nil {
+	if err := c.src.Seal(ev); err != nil {
 		c.cfg.Logger.Warn("mcp tool event invalid", "error", err)
 		return
 	}

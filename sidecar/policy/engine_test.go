@@ -280,6 +280,56 @@ func TestSample(t *testing.T) {
 	}
 }
 
+// TestDrawKeptAlwaysKept: a request drawn in at arrival (its sequence
+// number reserved then) is emitted whatever its outcome, so no reserved
+// number is left unused; one drawn out is emitted only as a kept failure
+// or in dry-run.
+func TestDrawKeptAlwaysKept(t *testing.T) {
+	t.Parallel()
+	e := newEngine(t, policy.Config{})
+	if d := e.Draw("/a"); !d.Kept() {
+		t.Fatal("no directive: the draw must keep")
+	}
+	mustApply(t, e, snapshot(1,
+		dir(enforce, "/hot", func(d *bridgev1.Directive) {
+			d.Spec = &bridgev1.Directive_EventSampling{EventSampling: &bridgev1.EventSamplingPolicy{SampleRate: 0.5, AlwaysKeepErrors: true}}
+		}),
+		dir(enforce, "/strict", func(d *bridgev1.Directive) {
+			d.Spec = &bridgev1.Directive_EventSampling{EventSampling: &bridgev1.EventSamplingPolicy{SampleRate: 0.5}}
+		}),
+		dir(dryRun, "/dry", func(d *bridgev1.Directive) {
+			d.Spec = &bridgev1.Directive_EventSampling{EventSampling: &bridgev1.EventSamplingPolicy{SampleRate: 0.5}}
+		})))
+	var in, out int
+	for range 2000 {
+		for _, route := range []string{"/hot", "/strict"} {
+			d := e.Draw(route)
+			for _, success := range []bool{true, false} {
+				keep, w := e.Keep(d, success)
+				switch {
+				case d.Kept() && (!keep || w != 2):
+					t.Fatalf("%s: drawn in, success=%v: keep %v weight %v, want kept at weight 2", route, success, keep, w)
+				case !d.Kept() && route == "/hot" && keep != !success:
+					t.Fatalf("/hot: drawn out, success=%v: keep %v, want only failures kept", success, keep)
+				case !d.Kept() && route == "/strict" && keep:
+					t.Fatalf("/strict: drawn out, success=%v: kept", success)
+				}
+			}
+			if d.Kept() {
+				in++
+			} else {
+				out++
+			}
+		}
+		if keep, w := e.Keep(e.Draw("/dry"), true); !keep || (w != 1 && w != 2) {
+			t.Fatalf("dry run: keep %v weight %v, want always kept", keep, w)
+		}
+	}
+	if in < 1600 || out < 1600 {
+		t.Errorf("drawn in %d, out %d of 4000 at 50%%", in, out)
+	}
+}
+
 func TestStateRoundTripDropsExpired(t *testing.T) {
 	t.Parallel()
 	dirp := t.TempDir()

@@ -142,26 +142,52 @@ func (e *Engine) Active() []string {
 
 // Sample says whether the communication event of a finished request on route
 // should be emitted, and the weight it then stands for (1 when every request
-// is emitted). Failures are kept when the directive says so.
+// is emitted). Failures are kept when the directive says so. It is
+// Keep(Draw(route), success).
 func (e *Engine) Sample(route string, success bool) (keep bool, weight float64) {
+	return e.Keep(e.Draw(route), success)
+}
+
+// SampleDraw is the sampling decision for one request, drawn when it
+// arrives, before its outcome is known. The proxy reserves the event's
+// sequence number at arrival when the draw keeps it, so that an event lost
+// to a crash between the response and the event is still a counted gap.
+type SampleDraw struct {
+	en     *entry
+	weight float64
+	keep   bool // drawn in: kept whatever the outcome
+}
+
+// Kept reports whether the event will be emitted whatever the outcome.
+func (d SampleDraw) Kept() bool { return d.keep }
+
+// Draw draws the sampling decision for a request on route.
+func (e *Engine) Draw(route string) SampleDraw {
 	c := e.snap.Load()
 	if c == nil {
-		return true, 1
+		return SampleDraw{keep: true, weight: 1}
 	}
 	en := c.lookup(bridgev1.DirectiveKind_DIRECTIVE_KIND_EVENT_SAMPLING, route, route, time.Now())
 	if en == nil {
+		return SampleDraw{keep: true, weight: 1}
+	}
+	if rate := en.d.GetEventSampling().GetSampleRate(); rand.Float64() < rate {
+		return SampleDraw{en: en, keep: true, weight: 1 / rate}
+	}
+	return SampleDraw{en: en}
+}
+
+// Keep says whether the event of a finished request drawn as d is emitted,
+// and the weight it stands for. A draw that kept the event always keeps it.
+func (e *Engine) Keep(d SampleDraw, success bool) (keep bool, weight float64) {
+	if d.keep {
+		return true, d.weight
+	}
+	if !success && d.en.d.GetEventSampling().GetAlwaysKeepErrors() {
 		return true, 1
 	}
-	p := en.d.GetEventSampling()
-	if !success && p.GetAlwaysKeepErrors() {
-		return true, 1
-	}
-	rate := p.GetSampleRate()
-	if rand.Float64() < rate {
-		return true, 1 / rate
-	}
-	e.metrics.decision(en, "sampled_out")
-	if en.dryRun {
+	e.metrics.decision(d.en, "sampled_out")
+	if d.en.dryRun {
 		return true, 1
 	}
 	return false, 0

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"net/http"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -32,6 +33,18 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rm := p.metrics.route(p.routes.Template(r.URL.Path))
 	rt := rm.label
 	proto, mode := classify(r, p.cfg.MCP)
+	// The event's sequence number is taken now, before the response can
+	// reach the client: if the process dies after answering and before the
+	// event is built or delivered, the number is a gap that counts the loss.
+	// Only an event the sampling draw keeps whatever the outcome reserves
+	// early, so that no reserved number goes unused.
+	var draw policy.SampleDraw
+	var seq uint64
+	if p.cfg.Sink != nil {
+		if draw = p.policy.Draw(rt); draw.Kept() {
+			seq = p.cfg.Source.Reserve()
+		}
+	}
 
 	x := p.pool.Get().(*exchange)
 	x.rec.reset(w, start, mode)
@@ -56,8 +69,17 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The route template lets route-scoped directives match; the recorder
 	// collects the policies' decisions and the endpoint weighted routing chose.
 	ctx = policy.WithRoute(policy.WithRecorder(context.WithValue(ctx, exchangeKey{}, x)), rt)
-	p.handler.ServeHTTP(&x.rec, r.WithContext(ctx))
+	panicked := p.call(&x.rec, r.WithContext(ctx))
 	elapsed := time.Since(start)
+	if panicked != nil && x.proxyErr == "" {
+		// httputil.ReverseProxy aborts (panics with http.ErrAbortHandler)
+		// when copying the response body fails part way; the exchange still
+		// gets its event before the panic goes on to net/http.
+		x.proxyErr = "response_aborted"
+		if panicked != http.ErrAbortHandler {
+			x.proxyErr = "panic"
+		}
+	}
 
 	status := x.rec.status
 	if status == 0 && x.proxyErr == "" {
@@ -102,8 +124,13 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		reqSize += hc.read.Load()
 	}
 	if p.cfg.Sink != nil {
-		if keep, weight := p.policy.Sample(rt, success); keep {
-			p.flushComplete(w, r, x)
+		if keep, weight := p.policy.Keep(draw, success); keep {
+			if seq == 0 {
+				seq = p.cfg.Source.Reserve() // a failure kept although drawn out
+			}
+			if panicked == nil {
+				p.flushComplete(w, r, x)
+			}
 			tc := &bridgev1.TraceContext{}
 			if p.lite {
 				tc.TraceId, tc.SpanId, tc.TraceFlags = x.lt.traceIDHex(), x.lt.spanIDHex(), uint32(x.lt.flags)
@@ -114,8 +141,16 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 					tc.ParentSpanId = parent.SpanID().String()
 				}
 			}
-			p.emit(r, ctx, start, tc, rt, proto, status, rpcCode, success, weight, elapsed, reqSize, respSize, x)
+			p.emit(r, ctx, seq, start, tc, rt, proto, status, rpcCode, success, weight, elapsed, reqSize, respSize, x)
 		}
+	}
+	if panicked != nil {
+		// The exchange is not reused: the aborted connection may still
+		// reach into it.
+		if panicked != http.ErrAbortHandler {
+			p.log.Error("proxy handler panicked", "route", rt, "panic", panicked, "stack", string(debug.Stack()))
+		}
+		panic(panicked)
 	}
 	x.rec.w = nil
 	x.body = nil
@@ -158,7 +193,14 @@ func decimalEquals(s string, n int64) bool {
 	return v == n
 }
 
-func (p *Proxy) emit(r *http.Request, ctx context.Context, start time.Time, tc *bridgev1.TraceContext,
+// call runs the handler and returns what it panicked with, if it did.
+func (p *Proxy) call(w http.ResponseWriter, r *http.Request) (panicked any) {
+	defer func() { panicked = recover() }()
+	p.handler.ServeHTTP(w, r)
+	return nil
+}
+
+func (p *Proxy) emit(r *http.Request, ctx context.Context, seq uint64, start time.Time, tc *bridgev1.TraceContext,
 	rt string, proto bridgev1.Protocol, status int, rpcCode string, success bool, weight float64,
 	elapsed time.Duration, reqSize, respSize int64, x *exchange) {
 	red := p.cfg.Redactor
@@ -192,7 +234,7 @@ func (p *Proxy) emit(r *http.Request, ctx context.Context, start time.Time, tc *
 		src = red.String(v[0])
 	}
 	ev := &bridgev1.CommunicationIntelligenceEvent{
-		Envelope:      p.cfg.Source.Envelope(start, tc),
+		Envelope:      p.cfg.Source.EnvelopeAt(seq, start, tc),
 		EventType:     typ,
 		CorrelationId: corr,
 		RequestContext: &bridgev1.RequestContext{
