@@ -24,7 +24,9 @@ import (
 // the next request's check. A header line split across two reads, or a
 // pipelined request read ahead, can escape it; such a request is then
 // handled as Go handles it (chunked wins, Content-Length removed), which is
-// unambiguous towards the upstream. TLS connections are not scanned.
+// unambiguous towards the upstream. HTTP/1 over TLS is scanned after the
+// proxy's own TLS termination (TLSListener); HTTP/2 needs no scan, as it
+// frames messages itself.
 
 const (
 	sawCL uint32 = 1 << iota
@@ -121,7 +123,7 @@ func hasPrefixFold(b []byte, prefix string) bool {
 type connKey struct{}
 
 // ConnContext is the http.Server ConnContext hook that pairs with
-// FramingListener (also beneath Proxy.Listener).
+// FramingListener (also beneath Proxy.Listener) and TLSListener.
 func ConnContext(ctx context.Context, c net.Conn) context.Context {
 	if fc, ok := unwatched(c).(*framingConn); ok {
 		return context.WithValue(ctx, connKey{}, fc)

@@ -20,7 +20,9 @@ import (
 // a slow client does not hold up Accept. A connection that negotiated h2 is
 // handed over as the *tls.Conn itself, so that http.Server serves HTTP/2
 // through TLSNextProto as before; any other is wrapped in a tlsWatchConn,
-// which gives http.Server the TLS state for Request.TLS.
+// which gives http.Server the TLS state for Request.TLS, over a framingConn,
+// so that HTTP/1 over TLS gets the same Content-Length + Transfer-Encoding
+// refusal as plain TCP.
 type tlsListener struct {
 	net.Listener
 	cfg     *tls.Config
@@ -134,7 +136,9 @@ func (l *tlsListener) handshake(raw net.Conn) {
 	}
 	var c net.Conn = tc
 	if tc.ConnectionState().NegotiatedProtocol != "h2" {
-		c = &tlsWatchConn{watchConn: watchConn{Conn: tc, r: l.r}, tc: tc}
+		// HTTP/1: the framing scan (Content-Length with Transfer-Encoding)
+		// reads the plaintext, as FramingListener does on plain TCP.
+		c = &tlsWatchConn{watchConn: watchConn{Conn: &framingConn{Conn: tc, lineStart: true}, r: l.r}, tc: tc}
 	}
 	select {
 	case l.ready <- c:

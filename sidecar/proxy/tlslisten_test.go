@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bufio"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -14,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -100,6 +102,51 @@ func TestTLSParserRefusalsCounted(t *testing.T) {
 	}
 	if n := ps.upstream.Load(); n != 0 {
 		t.Errorf("upstream saw %d requests", n)
+	}
+}
+
+// TestTLSRefusesCLAndTE: a request with both Content-Length and
+// Transfer-Encoding over HTTP/1 on TLS is refused with 400 and counted
+// (cl_and_te), as on plain TCP, and never reaches the upstream; a
+// well-formed request on the same kind of connection goes through.
+func TestTLSRefusesCLAndTE(t *testing.T) {
+	t.Parallel()
+	ps := startTLSProxy(t, 5*time.Second)
+	for _, c := range []struct {
+		name, raw, want string
+		reason          string
+	}{
+		{"CL and TE", "POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", "400", "cl_and_te"},
+		{"TE and CL", "POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\ncontent-length: 30\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\n\r\n", "400", "cl_and_te"},
+		{"well-formed", "POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello", "200", ""},
+	} {
+		before, seen := ps.rejected(t), ps.upstream.Load()
+		conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", ps.addr,
+			&tls.Config{RootCAs: ps.pool, NextProtos: []string{"http/1.1"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.WriteString(conn, c.raw); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		resp.Body.Close()
+		_ = conn.Close()
+		if got := strconv.Itoa(resp.StatusCode); got != c.want {
+			t.Errorf("%s: status %s, want %s", c.name, got, c.want)
+		}
+		var delta map[string]float64
+		if c.reason != "" {
+			delta = map[string]float64{c.reason: 1}
+			if n := ps.upstream.Load() - seen; n != 0 {
+				t.Errorf("%s: the upstream saw %d requests", c.name, n)
+			}
+		}
+		ps.wantRejected(t, before, delta)
 	}
 }
 
