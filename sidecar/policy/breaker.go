@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"context"
 	"sync"
 	"time"
 
@@ -77,8 +78,8 @@ func (b *breaker) allow(now time.Time) (ok bool, retryAfter time.Duration, probe
 	return true, 0, false
 }
 
-// record adds the outcome of one upstream attempt.
-func (b *breaker) record(now time.Time, failed bool, latency time.Duration, probe bool) {
+// record adds the outcome of one upstream attempt of the request ctx.
+func (b *breaker) record(ctx context.Context, now time.Time, failed bool, latency time.Duration, probe bool) {
 	if b.slow > 0 && latency > b.slow {
 		failed = true
 	}
@@ -125,7 +126,7 @@ func (b *breaker) record(now time.Time, failed bool, latency time.Duration, prob
 	}
 	b.mu.Unlock()
 	if opened {
-		b.eng.signal(bridgev1.SignalKind_SIGNAL_KIND_BREAKER_OPENED, b.route, rate, uint64(total))
+		b.eng.signal(ctx, bridgev1.SignalKind_SIGNAL_KIND_BREAKER_OPENED, b.route, rate, uint64(total))
 	}
 }
 

@@ -122,6 +122,6 @@ func (e *Engine) observe(ctx context.Context, route string, resp *http.Response,
 		return
 	}
 	if share := float64(fail) / float64(total); share >= d.threshold {
-		e.signal(bridgev1.SignalKind_SIGNAL_KIND_ERROR_BURST, route, share, total)
+		e.signal(ctx, bridgev1.SignalKind_SIGNAL_KIND_ERROR_BURST, route, share, total)
 	}
 }

@@ -193,9 +193,11 @@ func (e *Engine) Keep(d SampleDraw, success bool) (keep bool, weight float64) {
 	return false, 0
 }
 
-// signal counts a critical signal and hands it to Config.OnSignal, at most
-// one per kind and route per second.
-func (e *Engine) signal(kind bridgev1.SignalKind, route string, value float64, n uint64) {
+// signal counts a critical signal seen by the request ctx and hands it to
+// Config.OnSignal, at most one per kind and route per second. The signal
+// carries the id of the request's own event (EventID), the bus copy the
+// control plane de-duplicates it against.
+func (e *Engine) signal(ctx context.Context, kind bridgev1.SignalKind, route string, value float64, n uint64) {
 	if e == nil || (e.cfg.OnSignal == nil && e.metrics == nil) {
 		return
 	}
@@ -211,7 +213,7 @@ func (e *Engine) signal(kind bridgev1.SignalKind, route string, value float64, n
 		return
 	}
 	e.cfg.OnSignal(&bridgev1.CriticalSignal{
-		EventId: bus.NewEventID(), Kind: kind, Route: route, Value: value,
+		EventId: EventID(ctx), Kind: kind, Route: route, Value: value,
 		WindowRequests: n, ObservedAt: timestamppb.New(now),
 	})
 }
@@ -243,6 +245,7 @@ type recorderKey struct{}
 type recorder struct {
 	decisions []*bridgev1.PolicyDecision
 	endpoint  string
+	eventID   string // the request's event id, once a signal needed it
 }
 
 // WithRecorder returns a context that collects policy decisions for one
@@ -265,6 +268,31 @@ func Decisions(ctx context.Context) []*bridgev1.PolicyDecision {
 		return r.decisions
 	}
 	return nil
+}
+
+// EventID returns the id the request's event will carry, choosing it now
+// if nothing has: a critical signal sent on the directive stream carries
+// the id of the event whose bus copy tells the same story, so that the
+// control plane counts the two once. Without a recorder it returns a fresh
+// id.
+func EventID(ctx context.Context) string {
+	r, ok := ctx.Value(recorderKey{}).(*recorder)
+	if !ok {
+		return bus.NewEventID()
+	}
+	if r.eventID == "" {
+		r.eventID = bus.NewEventID()
+	}
+	return r.eventID
+}
+
+// ChosenEventID returns the request's event id if EventID chose one, else
+// "" (the proxy then lets the envelope choose).
+func ChosenEventID(ctx context.Context) string {
+	if r, ok := ctx.Value(recorderKey{}).(*recorder); ok {
+		return r.eventID
+	}
+	return ""
 }
 
 // Endpoint returns the upstream endpoint a traffic-weights directive sent

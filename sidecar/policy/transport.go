@@ -120,9 +120,9 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		failed, transient := classify(resp, err, ctx)
 		switch {
 		case epBreaker != nil:
-			epBreaker.record(time.Now(), failed, time.Since(start), epProbe && i == 0)
+			epBreaker.record(ctx, time.Now(), failed, time.Since(start), epProbe && i == 0)
 		case rs.breaker != nil:
-			rs.breaker.state.(*breaker).record(time.Now(), failed, time.Since(start), rs.probe && i == 0)
+			rs.breaker.state.(*breaker).record(ctx, time.Now(), failed, time.Since(start), rs.probe && i == 0)
 		}
 		retryable := rp != nil && transient && retryableFor(rp, req.Method, resp, err, ctx)
 		if !retryable || i+1 >= attempts || ctx.Err() != nil {
@@ -172,7 +172,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 
 	if err != nil && rs.timeout != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		t.e.decide(ctx, rs.timeout, bridgev1.PolicyAction_POLICY_ACTION_TIMED_OUT)
-		t.e.signal(bridgev1.SignalKind_SIGNAL_KIND_LATENCY_BREACH, rs.timeout.route, time.Since(now).Seconds(), 1)
+		t.e.signal(ctx, bridgev1.SignalKind_SIGNAL_KIND_LATENCY_BREACH, rs.timeout.route, time.Since(now).Seconds(), 1)
 		resp = gatewayTimeout(req)
 		t.e.observe(ctx, burstKey, resp, nil)
 		return resp, nil

@@ -229,3 +229,52 @@ func TestSamplingLeavesNoHoles(t *testing.T) {
 		t.Errorf("%d events of %d requests at 25%% plus failures", len(evs), n)
 	}
 }
+
+// TestSignalNamesItsEvent: a critical signal the request path raises (an
+// error burst) carries the id of the event of the request that raised it,
+// so the control plane can count the stream's copy and the bus's copy once.
+func TestSignalNamesItsEvent(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var sigs []*bridgev1.CriticalSignal
+	pol, err := policy.New(policy.Config{Service: "orders",
+		ErrorBurst: policy.ErrorBurstConfig{MinRequests: 5},
+		OnSignal: func(s *bridgev1.CriticalSignal) {
+			mu.Lock()
+			defer mu.Unlock()
+			sigs = append(sigs, s)
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink, _, front := seqRig(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}), pol)
+	cl := client(t)
+	for range 10 {
+		resp, err := cl.Get(front + "/orders/1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(sink.events()) < 10 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(sigs) != 1 || sigs[0].GetKind() != bridgev1.SignalKind_SIGNAL_KIND_ERROR_BURST {
+		t.Fatalf("signals %v, want one error burst (at most one per second)", sigs)
+	}
+	var named []*bridgev1.CommunicationIntelligenceEvent
+	for _, ev := range sink.events() {
+		if ev.GetEnvelope().GetEventId() == sigs[0].GetEventId() {
+			named = append(named, ev)
+		}
+	}
+	if len(named) != 1 || named[0].GetPerformanceMetrics().GetSuccess() {
+		t.Fatalf("the signal names event %s; %d emitted events carry that id, want one failed exchange", sigs[0].GetEventId(), len(named))
+	}
+}

@@ -233,8 +233,12 @@ func (p *Proxy) emit(r *http.Request, ctx context.Context, seq uint64, start tim
 	if v := r.Header["X-Omninode-Source-Service"]; len(v) > 0 {
 		src = red.String(v[0])
 	}
+	env := p.cfg.Source.EnvelopeAt(seq, start, tc)
+	if id := policy.ChosenEventID(ctx); id != "" {
+		env.EventId = id // a critical signal on the directive stream named it
+	}
 	ev := &bridgev1.CommunicationIntelligenceEvent{
-		Envelope:      p.cfg.Source.EnvelopeAt(seq, start, tc),
+		Envelope:      env,
 		EventType:     typ,
 		CorrelationId: corr,
 		RequestContext: &bridgev1.RequestContext{
