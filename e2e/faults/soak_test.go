@@ -81,6 +81,7 @@ func TestSoak(t *testing.T) {
 	fmt.Fprintf(samples, "elapsed_s,process,rss_mib,goroutines,threads\n")
 	series := map[string][]float64{}   // RSS MiB per sample
 	threadSeries := map[string][]int{} // threads per sample
+	grSeries := map[string][]int{}     // goroutines per sample (-1: not exported, as by the broker)
 	sample := func() {
 		el := time.Since(begin).Seconds()
 		for _, n := range names {
@@ -100,6 +101,7 @@ func TestSoak(t *testing.T) {
 			fmt.Fprintf(samples, "%.0f,%s,%.1f,%.0f,%d\n", el, n, float64(rss)/(1<<20), g, threads)
 			series[n] = append(series[n], float64(rss)/(1<<20))
 			threadSeries[n] = append(threadSeries[n], threads)
+			grSeries[n] = append(grSeries[n], int(g))
 		}
 	}
 
@@ -180,16 +182,28 @@ func TestSoak(t *testing.T) {
 		}
 		fmt.Fprintf(&sb, "  %-22s %6.1f %6.1f %6.1f %6.1f %6.1f\n", n, s[0], s[len(s)/4], slices.Min(s), slices.Max(s), s[len(s)-1])
 	}
-	fmt.Fprintf(&sb, "\nover time (about 10 points; RSS MiB / threads; every sample in samples.csv, goroutines where exported):\n")
+	fmt.Fprintf(&sb, "\ngoroutines (per 10 s sample: first, quarter, min, max, last; the broker does not export them):\n")
 	for _, n := range names {
-		s, th := series[n], threadSeries[n]
+		g := slices.DeleteFunc(slices.Clone(grSeries[n]), func(v int) bool { return v < 0 })
+		if len(g) == 0 {
+			continue
+		}
+		fmt.Fprintf(&sb, "  %-22s %6d %6d %6d %6d %6d\n", n, g[0], g[len(g)/4], slices.Min(g), slices.Max(g), g[len(g)-1])
+	}
+	fmt.Fprintf(&sb, "\nover time (about 10 points; RSS MiB / goroutines / threads, - where not exported; every sample in samples.csv):\n")
+	for _, n := range names {
+		s, th, gr := series[n], threadSeries[n], grSeries[n]
 		if len(s) == 0 {
 			continue
 		}
 		var pts []string
 		step := max(len(s)/10, 1)
 		for i := 0; i < len(s); i += step {
-			pts = append(pts, fmt.Sprintf("%.0f/%d", s[i], th[i]))
+			g := "-"
+			if gr[i] >= 0 {
+				g = strconv.Itoa(gr[i])
+			}
+			pts = append(pts, fmt.Sprintf("%.0f/%s/%d", s[i], g, th[i]))
 		}
 		fmt.Fprintf(&sb, "  %-22s %s\n", n, strings.Join(pts, " "))
 	}
