@@ -18,7 +18,10 @@ type Config struct {
 	// SpoolDir holds the on-disk spool. Required.
 	SpoolDir string
 	// SpoolMaxBytes caps the spool's size on disk; default 256 MiB. When full,
-	// the newest events are dropped (counted as reason spool_full).
+	// the newest events are dropped (counted as reason spool_full). The
+	// journal of the records handed to the producer (SpoolDir/journal, in
+	// segments of 256 KiB or SegmentBytes if smaller) has the same cap;
+	// when it is reached, events go to the spool instead of the producer.
 	SpoolMaxBytes int64
 	// SegmentBytes is the size at which a spool segment is closed and a new
 	// one started; default 8 MiB, at most SpoolMaxBytes.
@@ -33,7 +36,9 @@ type Config struct {
 	// acknowledgement while it has records in flight before the bus counts
 	// as down and new events go to the spool; default 5s. Records already
 	// in flight stay with the producer (so they are not sent twice) until
-	// the broker takes them or shutdown spools them.
+	// the broker takes them or they fail (the spool then takes them) or
+	// shutdown spools them; the journal keeps a copy of them on disk
+	// meanwhile, so that a process kill does not lose them.
 	DeliveryTimeout time.Duration
 	// MaxInFlight bounds the events handed to the producer and not yet
 	// acknowledged; over it, events go to the spool. Default 4,096.
@@ -87,8 +92,9 @@ func (c Config) Validate() error {
 	if c.BatchSize < 1 || c.BatchSize > 100_000 {
 		return fmt.Errorf("emit: batch size %d out of range 1..100000", c.BatchSize)
 	}
-	if c.DeliveryTimeout < 100*time.Millisecond {
-		return fmt.Errorf("emit: delivery timeout %v must be at least 100ms", c.DeliveryTimeout)
+	if c.DeliveryTimeout < time.Second {
+		// franz-go refuses a record timeout under 1s.
+		return fmt.Errorf("emit: delivery timeout %v must be at least 1s", c.DeliveryTimeout)
 	}
 	if c.MaxInFlight < 1 || c.MaxInFlight > 1_000_000 {
 		return fmt.Errorf("emit: max in flight %d out of range 1..1000000", c.MaxInFlight)

@@ -2,8 +2,10 @@ package emit
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -32,6 +34,16 @@ type Emitter struct {
 	spool  *spool
 	client *kgo.Client // nil: spool only
 
+	// The write-ahead journal of the records handed to the producer (nil
+	// without a bus) and, owned by the writer goroutine like the journal,
+	// the queue of batches it has not released yet (jq[jqHead:], oldest
+	// first) and the spent jbatches to reuse.
+	journal   *journal
+	jq        []*jbatch
+	jqHead    int
+	jfree     []*jbatch
+	jerrLogAt time.Time // last journal write error logged
+
 	live   atomic.Bool // true: the writer produces directly (spool empty, bus up)
 	closed atomic.Bool
 
@@ -43,13 +55,17 @@ type Emitter struct {
 	failSig      chan struct{}
 	spoolSig     chan struct{}
 
+	handled                               atomic.Int64 // events the writer is done with (see Stats.Unwritten)
 	emitted, delivered, spooled, replayed atomic.Int64
+	recovered, unjournaled                atomic.Int64
 	dropped                               map[string]*atomic.Int64
 }
 
-// New opens the spool and, with a bus, creates the producer client (it
-// connects lazily; a bus that is down is not an error).
-func New(cfg Config) (*Emitter, error) {
+// New opens the spool, moves the records a previous run left in the journal
+// (handed to the producer, outcome unknown: the run was killed) into it and,
+// with a bus, opens the journal and creates the producer client (it connects
+// lazily; a bus that is down is not an error).
+func New(cfg Config) (_ *Emitter, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -61,6 +77,11 @@ func New(cfg Config) (*Emitter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open spool: %w", err)
 	}
+	defer func() {
+		if err != nil {
+			_ = sp.Close()
+		}
+	}()
 	e := &Emitter{
 		cfg:      cfg,
 		log:      log,
@@ -73,7 +94,14 @@ func New(cfg Config) (*Emitter, error) {
 	for _, r := range reasons {
 		e.dropped[r] = new(atomic.Int64)
 	}
+	jdir := filepath.Join(cfg.SpoolDir, journalDir)
+	if err := e.recoverJournal(jdir); err != nil {
+		return nil, err
+	}
 	if cfg.Bus != nil {
+		if e.journal, err = openJournal(jdir, min(journalSegBytes, cfg.SegmentBytes), cfg.SpoolMaxBytes); err != nil {
+			return nil, fmt.Errorf("open journal: %w", err)
+		}
 		extra := []kgo.Opt{
 			kgo.RecordDeliveryTimeout(cfg.DeliveryTimeout),
 			kgo.ProduceRequestTimeout(cfg.DeliveryTimeout),
@@ -101,6 +129,27 @@ func New(cfg Config) (*Emitter, error) {
 		}
 	}
 	return e, nil
+}
+
+// recoverJournal moves what a previous run left in the journal into the
+// spool (the replayer sends it once the bus is up) and counts it.
+func (e *Emitter) recoverJournal(dir string) error {
+	rc, err := recoverJournal(dir, e.spool, e.cfg.BatchSize, e.log)
+	e.recovered.Add(int64(rc.found))
+	e.spooled.Add(int64(rc.spooled))
+	e.dropped[ReasonSpoolFull].Add(int64(rc.full))
+	e.dropped[ReasonSpoolError].Add(int64(rc.failed))
+	if rc.found > 0 {
+		e.log.Warn("emit: recovered events from the journal into the spool (the last run stopped before the bus acknowledged them)",
+			"events", rc.found, "spooled", rc.spooled, "dropped_spool_full", rc.full, "dropped_spool_error", rc.failed)
+	}
+	if rc.err != nil {
+		e.log.Error("emit: spool write failed while recovering the journal, events dropped", "events", rc.failed, "err", rc.err)
+	}
+	if err != nil {
+		return fmt.Errorf("recover journal: %w", err)
+	}
+	return nil
 }
 
 // Emit offers an event to the queue. It never blocks and never fails the
@@ -135,12 +184,14 @@ func (e *Emitter) Run(ctx context.Context) error {
 		select {
 		case <-watch.C:
 			e.checkStalled()
+			e.releaseJournal(true)
 		case ev := <-e.queue:
 			batch = e.take(append(batch[:0], ev))
 			e.write(batch)
 			clear(batch)
 		case <-e.failSig:
 			e.spoolFailed()
+			e.releaseJournal(false)
 		case <-ctx.Done():
 			stopReplay()
 			// A replay blocked on a broker that is down ends when shutdown
@@ -169,7 +220,9 @@ func (e *Emitter) take(batch []bus.Event) []bus.Event {
 	return batch
 }
 
+// write hands a batch to the journal and the producer, or to the spool.
 func (e *Emitter) write(batch []bus.Event) {
+	defer e.handled.Add(int64(len(batch)))
 	recs := make([]*kgo.Record, 0, len(batch))
 	for _, ev := range batch {
 		r, err := bus.Encode(ev)
@@ -180,12 +233,23 @@ func (e *Emitter) write(batch []bus.Event) {
 		}
 		recs = append(recs, r)
 	}
+	if len(recs) == 0 {
+		return
+	}
 	if e.client != nil && e.live.Load() && e.spool.Pending() == 0 &&
 		e.nInflight.Load()+int64(len(recs)) <= int64(e.cfg.MaxInFlight) {
+		jb, ok := e.journalBatch(recs)
+		if !ok {
+			e.toSpool(recs)
+			return
+		}
 		if e.nInflight.Load() == 0 {
 			e.lastProgress.Store(time.Now().UnixNano())
 		}
 		for _, r := range recs {
+			if jb != nil {
+				r.Context = jb
+			}
 			e.inflight.Add(1)
 			e.nInflight.Add(1)
 			e.client.TryProduce(context.Background(), r, e.promise)
@@ -195,6 +259,79 @@ func (e *Emitter) write(batch []bus.Event) {
 	e.toSpool(recs)
 }
 
+// journalBatch writes recs to the journal before they are produced and
+// returns the jbatch that tracks them. ok is false when the journal is
+// full (a record the producer has held for long keeps it from being
+// released): the batch then goes to the spool instead. When the journal
+// cannot be written (disk error), the batch is produced all the same
+// without a journal copy (jb nil), as before the journal existed, and
+// counted in events_unjournaled_total.
+func (e *Emitter) journalBatch(recs []*kgo.Record) (jb *jbatch, ok bool) {
+	e.releaseJournal(false)
+	seg, end, err := e.journal.append(recs)
+	switch {
+	case errors.Is(err, errJournalFull):
+		return nil, false
+	case err != nil:
+		e.unjournaled.Add(int64(len(recs)))
+		if now := time.Now(); now.Sub(e.jerrLogAt) >= time.Second {
+			e.jerrLogAt = now
+			e.log.Error("emit: journal write failed; producing without a journal copy (a kill before the bus acknowledges loses these events)",
+				"events", len(recs), "unjournaled_total", e.unjournaled.Load(), "err", err)
+		}
+		return nil, true
+	}
+	if n := len(e.jfree); n > 0 {
+		jb, e.jfree = e.jfree[n-1], e.jfree[:n-1]
+	} else {
+		jb = new(jbatch)
+	}
+	jb.seg, jb.end = seg, end
+	jb.left.Store(int64(len(recs)))
+	e.jq = append(e.jq, jb)
+	return jb, true
+}
+
+// releaseJournal releases the journal's prefix of batches whose every
+// record is done, and with checkpoint also persists the released position.
+func (e *Emitter) releaseJournal(checkpoint bool) {
+	if e.journal == nil {
+		return
+	}
+	i := e.jqHead
+	for i < len(e.jq) && e.jq[i].left.Load() == 0 {
+		i++
+	}
+	if i > e.jqHead {
+		last := e.jq[i-1]
+		e.journal.release(last.seg, last.end)
+		e.jfree = append(e.jfree, e.jq[e.jqHead:i]...)
+		clear(e.jq[e.jqHead:i])
+		e.jqHead = i
+		if e.jqHead == len(e.jq) {
+			e.jq, e.jqHead = e.jq[:0], 0
+		} else if e.jqHead >= 1024 && e.jqHead >= len(e.jq)/2 {
+			n := copy(e.jq, e.jq[e.jqHead:])
+			clear(e.jq[n:])
+			e.jq, e.jqHead = e.jq[:n], 0
+		}
+	}
+	if checkpoint {
+		if err := e.journal.checkpoint(); err != nil {
+			e.log.Warn("emit: journal checkpoint", "err", err)
+		}
+	}
+}
+
+// journalPending returns how many journaled records are not done.
+func (e *Emitter) journalPending() int64 {
+	var n int64
+	for _, b := range e.jq[e.jqHead:] {
+		n += b.left.Load()
+	}
+	return n
+}
+
 // promise is called by franz-go for every produced record.
 func (e *Emitter) promise(r *kgo.Record, err error) {
 	defer e.inflight.Done()
@@ -202,6 +339,7 @@ func (e *Emitter) promise(r *kgo.Record, err error) {
 	if err == nil {
 		e.lastProgress.Store(time.Now().UnixNano())
 		e.delivered.Add(1)
+		jbatchOf(r).done()
 		return
 	}
 	if e.live.Swap(false) {
@@ -236,12 +374,18 @@ func (e *Emitter) stalled() bool {
 	return e.nInflight.Load() > 0 && time.Since(time.Unix(0, e.lastProgress.Load())) > e.cfg.DeliveryTimeout
 }
 
+// spoolFailed appends the records the producer failed to the spool and only
+// then marks them done in the journal, so that each one is always in one of
+// the two (or counted as dropped, when the spool does not take it).
 func (e *Emitter) spoolFailed() {
 	e.failMu.Lock()
 	recs := e.failed
 	e.failed = nil
 	e.failMu.Unlock()
 	e.toSpool(recs)
+	for _, r := range recs {
+		jbatchOf(r).done()
+	}
 }
 
 func (e *Emitter) toSpool(recs []*kgo.Record) {
@@ -362,10 +506,27 @@ func (e *Emitter) shutdown(batch []bus.Event) {
 		e.client.Close() // fails what is still buffered; promise spools it
 		waitTimeout(&e.inflight, e.cfg.FlushTimeout)
 		e.spoolFailed()
+		e.closeJournal()
 	}
 	st := e.Stats()
 	e.log.Info("emitter stopped", "emitted", st.Emitted, "delivered", st.Delivered,
 		"spooled", st.Spooled, "replayed", st.Replayed, "spool_pending", st.SpoolPending, "dropped", st.Dropped)
+}
+
+// closeJournal empties the journal when every record in it is done, as at
+// the end of a clean shutdown. Records whose outcome did not come back in
+// time stay in it, for the next start to recover.
+func (e *Emitter) closeJournal() {
+	e.releaseJournal(false)
+	if n := e.journalPending(); n > 0 {
+		e.log.Warn("emit: records without an outcome from the producer stay in the journal for the next start", "events", n)
+		e.releaseJournal(true)
+		e.journal.close()
+		return
+	}
+	if err := e.journal.clear(); err != nil {
+		e.log.Warn("emit: clear journal", "err", err)
+	}
 }
 
 func waitTimeout(wg *sync.WaitGroup, d time.Duration) {

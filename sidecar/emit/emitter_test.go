@@ -3,6 +3,8 @@ package emit
 import (
 	"context"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -88,5 +90,65 @@ func TestEmitterSpoolOnlyThenReplay(t *testing.T) {
 	}
 	if st := e2.Stats(); st.SpoolPending != 0 || !st.BusLive {
 		t.Fatalf("after replay %+v", st)
+	}
+}
+
+// TestEmitterStopDuringOutage: the records the producer holds when the
+// emitter stops during an outage (franz-go retries them for as long as the
+// broker is down) are failed by the shutdown, spooled, and only then leave
+// the journal: the clean stop leaves it empty and the spool holds every
+// undelivered event, which the next run replays (none recovered from the
+// journal, none lost, none dropped).
+func TestEmitterStopDuringOutage(t *testing.T) {
+	t.Parallel()
+	kafka := testenv.Kafka(t)
+	dir := t.TempDir()
+	e, stop := startEmitter(t, func(c *Config) {
+		c.SpoolDir = dir
+		c.Bus = &bus.Config{Brokers: kafka.Brokers(), Linger: time.Millisecond}
+		c.FlushTimeout = time.Second
+	})
+	src := bus.NewSource(&bridgev1.Source{Service: "orders", Instance: "i-3"}, 0)
+	waitFor := func(e *Emitter, what string, cond func(Stats) bool) {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); !cond(e.Stats()); time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %+v", what, e.Stats())
+			}
+		}
+	}
+	emit := func(n int) {
+		for range n {
+			e.Emit(lifecycleEvent(src))
+		}
+	}
+	emit(200)
+	waitFor(e, "first 200 delivered", func(s Stats) bool { return s.Delivered == 200 })
+	kafka.Stop(t)
+	emit(200) // to the producer, which holds them
+	waitFor(e, "bus counted as down", func(s Stats) bool { return !s.BusLive && s.Unwritten == 0 })
+	if st := e.Stats(); st.JournalBytes == 0 || st.Spooled != 0 {
+		t.Fatalf("with 200 records held by the producer: %+v; want them journaled, not spooled", st)
+	}
+	emit(100) // to the spool
+	waitFor(e, "spooled while down", func(s Stats) bool { return s.Spooled == 100 && s.Unwritten == 0 })
+	stop()
+	st := e.Stats()
+	if st.Spooled != 300 || st.SpoolPending != 300 || st.DroppedTotal() != 0 || st.Unwritten != 0 || st.JournalBytes != 0 {
+		t.Fatalf("after a stop during the outage: %+v; want the 300 undelivered events spooled and the journal empty", st)
+	}
+	if ents, err := os.ReadDir(filepath.Join(dir, journalDir)); err != nil || len(ents) != 0 {
+		t.Fatalf("journal after a clean stop: %v, %v; want it empty", ents, err)
+	}
+
+	kafka.Start(t)
+	e2, stop2 := startEmitter(t, func(c *Config) {
+		c.SpoolDir = dir
+		c.Bus = &bus.Config{Brokers: kafka.Brokers(), Linger: time.Millisecond}
+	})
+	waitFor(e2, "replayed", func(s Stats) bool { return s.Replayed == 300 && s.SpoolPending == 0 && s.BusLive })
+	stop2()
+	if st := e2.Stats(); st.Recovered != 0 || st.DroppedTotal() != 0 {
+		t.Fatalf("second run: %+v; want nothing recovered from the journal after a clean stop", st)
 	}
 }

@@ -157,17 +157,25 @@ func (s *spool) readHead() (uint64, int64) {
 	return seg, off
 }
 
-// writeHead checkpoints the acknowledged position (write to a temporary file
-// and rename, so a crash leaves the old or the new checkpoint).
+// writeHead checkpoints the acknowledged position.
 func (s *spool) writeHead(seg uint64, off int64) {
-	tmp := filepath.Join(s.dir, headFile+".tmp")
+	if err := writeHeadFile(s.dir, seg, off); err != nil {
+		s.log.Warn("spool: write checkpoint", "err", err)
+	}
+}
+
+// writeHeadFile writes the checkpoint "seg off" of the directory dir (the
+// journal uses the spool's format, so that openSpool reads it): to a
+// temporary file, then renamed, so a crash leaves the old or the new one.
+func writeHeadFile(dir string, seg uint64, off int64) error {
+	tmp := filepath.Join(dir, headFile+".tmp")
 	if err := os.WriteFile(tmp, []byte(fmt.Sprintf("%d %d\n", seg, off)), 0o600); err != nil {
-		s.log.Warn("spool: write checkpoint", "err", err)
-		return
+		return fmt.Errorf("write checkpoint: %w", err)
 	}
-	if err := os.Rename(tmp, filepath.Join(s.dir, headFile)); err != nil {
-		s.log.Warn("spool: write checkpoint", "err", err)
+	if err := os.Rename(tmp, filepath.Join(dir, headFile)); err != nil {
+		return fmt.Errorf("write checkpoint: %w", err)
 	}
+	return nil
 }
 
 // Append writes as many records as fit under the size cap, in order, and
