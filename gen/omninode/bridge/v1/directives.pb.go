@@ -1857,7 +1857,9 @@ type SyncResponse_Snapshot struct {
 }
 
 type SyncResponse_Heartbeat struct {
-	// Sent when nothing else was sent for a while, so both ends see the stream alive.
+	// Sent first, right after an accepted hello (the sidecar counts its
+	// stream connected only once it has this answer), and then whenever
+	// nothing else was sent for a while, so both ends see the stream alive.
 	Heartbeat *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=heartbeat,proto3,oneof"`
 }
 

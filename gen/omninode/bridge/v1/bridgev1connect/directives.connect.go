@@ -43,8 +43,9 @@ const (
 type DirectiveServiceClient interface {
 	// Sync is a sidecar's long-lived stream. The sidecar sends hello, then
 	// acknowledges or rejects every snapshot it receives, and may send critical
-	// signals at any time. The control plane sends the current snapshot right
-	// after hello (a full resynchronization) and every new version after that.
+	// signals at any time. The control plane answers an accepted hello at once
+	// with a heartbeat, then sends the current snapshot (a full
+	// resynchronization) and every new version after that.
 	Sync(context.Context) *connect.BidiStreamForClient[v1.SyncRequest, v1.SyncResponse]
 }
 
@@ -82,8 +83,9 @@ func (c *directiveServiceClient) Sync(ctx context.Context) *connect.BidiStreamFo
 type DirectiveServiceHandler interface {
 	// Sync is a sidecar's long-lived stream. The sidecar sends hello, then
 	// acknowledges or rejects every snapshot it receives, and may send critical
-	// signals at any time. The control plane sends the current snapshot right
-	// after hello (a full resynchronization) and every new version after that.
+	// signals at any time. The control plane answers an accepted hello at once
+	// with a heartbeat, then sends the current snapshot (a full
+	// resynchronization) and every new version after that.
 	Sync(context.Context, *connect.BidiStream[v1.SyncRequest, v1.SyncResponse]) error
 }
 
