@@ -40,6 +40,11 @@ func (s *eventSink) events() []*bridgev1.CommunicationIntelligenceEvent {
 // seqRig is a proxy with an in-memory sink in front of upstream.
 func seqRig(t *testing.T, upstream http.Handler, pol *policy.Engine) (*eventSink, *bus.Source, string) {
 	t.Helper()
+	return seqRigWith(t, upstream, pol, nil)
+}
+
+func seqRigWith(t *testing.T, upstream http.Handler, pol *policy.Engine, mw func(http.Handler) http.Handler) (*eventSink, *bus.Source, string) {
+	t.Helper()
 	up := httptest.NewServer(upstream)
 	t.Cleanup(up.Close)
 	u, _ := url.Parse(up.URL)
@@ -48,7 +53,7 @@ func seqRig(t *testing.T, upstream http.Handler, pol *policy.Engine) (*eventSink
 		t.Fatal(err)
 	}
 	cfg := DefaultConfig()
-	cfg.Service, cfg.Upstream, cfg.Redactor, cfg.Policy = "orders", u, red, pol
+	cfg.Service, cfg.Upstream, cfg.Redactor, cfg.Policy, cfg.Middleware = "orders", u, red, pol, mw
 	cfg.Source = bus.NewSource(&bridgev1.Source{Service: "orders", Instance: "i"}, 0)
 	sink := &eventSink{}
 	cfg.Sink = sink
@@ -276,5 +281,48 @@ func TestSignalNamesItsEvent(t *testing.T) {
 	}
 	if len(named) != 1 || named[0].GetPerformanceMetrics().GetSuccess() {
 		t.Fatalf("the signal names event %s; %d emitted events carry that id, want one failed exchange", sigs[0].GetEventId(), len(named))
+	}
+}
+
+// TestHandlerPanicStillEmits: a panic in the handler chain (a bug) still
+// yields the exchange's event, marked proxy_error=panic, with its reserved
+// number; the panic then goes on to net/http, which closes the connection,
+// and the proxy keeps serving.
+func TestHandlerPanicStillEmits(t *testing.T) {
+	t.Parallel()
+	mw := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/boom" {
+				panic("boom")
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+	sink, src, front := seqRigWith(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}), nil, mw)
+	tr := &http.Transport{DisableKeepAlives: true}
+	t.Cleanup(tr.CloseIdleConnections)
+	cl := &http.Client{Transport: tr, Timeout: 5 * time.Second}
+	if resp, err := cl.Post(front+"/boom", "text/plain", strings.NewReader("x")); err == nil {
+		resp.Body.Close()
+		t.Fatalf("a panicking handler answered %d", resp.StatusCode)
+	}
+	resp, err := cl.Get(front + "/ok")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for len(sink.events()) < 2 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	evs := sink.events()
+	if len(evs) != 2 || src.Sequence() != 2 {
+		t.Fatalf("%d events, source at %d; want 2 and 2", len(evs), src.Sequence())
+	}
+	for _, ev := range evs {
+		pm := ev.GetPerformanceMetrics()
+		if boom := ev.GetRequestContext().GetPath() == "/boom"; boom != (pm.GetProxyError() == "panic") || boom == pm.GetSuccess() {
+			t.Errorf("%s: proxy_error %q success %v", ev.GetRequestContext().GetPath(), pm.GetProxyError(), pm.GetSuccess())
+		}
 	}
 }

@@ -69,7 +69,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The route template lets route-scoped directives match; the recorder
 	// collects the policies' decisions and the endpoint weighted routing chose.
 	ctx = policy.WithRoute(policy.WithRecorder(context.WithValue(ctx, exchangeKey{}, x)), rt)
-	panicked := p.call(&x.rec, r.WithContext(ctx))
+	panicked, stack := p.call(&x.rec, r.WithContext(ctx))
 	elapsed := time.Since(start)
 	if panicked != nil && x.proxyErr == "" {
 		// httputil.ReverseProxy aborts (panics with http.ErrAbortHandler)
@@ -148,7 +148,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// The exchange is not reused: the aborted connection may still
 		// reach into it.
 		if panicked != http.ErrAbortHandler {
-			p.log.Error("proxy handler panicked", "route", rt, "panic", panicked, "stack", string(debug.Stack()))
+			p.log.Error("proxy handler panicked", "route", rt, "panic", panicked, "stack", string(stack))
 		}
 		panic(panicked)
 	}
@@ -193,11 +193,16 @@ func decimalEquals(s string, n int64) bool {
 	return v == n
 }
 
-// call runs the handler and returns what it panicked with, if it did.
-func (p *Proxy) call(w http.ResponseWriter, r *http.Request) (panicked any) {
-	defer func() { panicked = recover() }()
+// call runs the handler and returns what it panicked with, if it did, and
+// where (except for http.ErrAbortHandler, the routine abort).
+func (p *Proxy) call(w http.ResponseWriter, r *http.Request) (panicked any, stack []byte) {
+	defer func() {
+		if panicked = recover(); panicked != nil && panicked != http.ErrAbortHandler {
+			stack = debug.Stack() // still the panicking goroutine's frames
+		}
+	}()
 	p.handler.ServeHTTP(w, r)
-	return nil
+	return nil, nil
 }
 
 func (p *Proxy) emit(r *http.Request, ctx context.Context, seq uint64, start time.Time, tc *bridgev1.TraceContext,
