@@ -1,51 +1,25 @@
 package sidecar
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"io"
-	"math/big"
-	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"testing"
-	"time"
 
 	bridgev1 "github.com/omninode/bridge/gen/omninode/bridge/v1"
+	"github.com/omninode/bridge/internal/mtls/mtlstest"
 	"github.com/omninode/bridge/internal/testenv"
 )
 
-// selfSigned writes a certificate for 127.0.0.1 and returns the file paths and a pool trusting it.
+// selfSigned writes a certificate for 127.0.0.1, issued by a test CA, and
+// returns the file paths and a pool trusting the CA.
 func selfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "sidecar"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, _ := x509.MarshalECPrivateKey(key)
-	dir := t.TempDir()
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	_ = os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
-	_ = os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
-	cert, _ := x509.ParseCertificate(der)
+	ca := mtlstest.NewCA(t, "sidecar-test-ca")
+	certFile, keyFile, _ = ca.Files(t, t.TempDir(), "sidecar", mtlstest.Leaf{})
 	pool = x509.NewCertPool()
-	pool.AddCert(cert)
+	pool.AddCert(ca.Cert)
 	return certFile, keyFile, pool
 }
 
