@@ -35,6 +35,28 @@ func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
 	return b.next.RoundTrip(r)
 }
 
+// startMTLSControlPlane runs the assembled control plane over mutual TLS
+// with an admin (alice) and a viewer (bob) token, and issues a certificate
+// for the orders sidecar from the same test CA.
+func startMTLSControlPlane(t *testing.T) (ca *mtlstest.CA, m *ControlPlane, ordersCert, ordersKey, caFile string) {
+	t.Helper()
+	ca = mtlstest.NewCA(t, "mesh-test")
+	dir := t.TempDir()
+	cpCert, cpKey, caFile := ca.Files(t, dir, "controlplane", mtlstest.Leaf{SPIFFE: spiffe + "omnibridge-controlplane"})
+	ordersCert, ordersKey, _ = ca.Files(t, dir, "orders", mtlstest.Leaf{SPIFFE: spiffe + "orders"})
+	cfg := DefaultControlPlaneConfig()
+	cfg.Base.Bus = bus.Config{Brokers: startBroker(t)}
+	cfg.Base.Listen, cfg.Base.Logger = "127.0.0.1:0", quietLog()
+	cfg.APITokensFile = writeFile(t, "tokens", "admin alice s3cret-admin-token-0001\nviewer bob s3cret-viewer-token-0001\n")
+	cfg.TLS = mtls.Config{CertFile: cpCert, KeyFile: cpKey, CAFile: caFile}
+	m, err := NewControlPlane(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, "control plane", m.Run)
+	return ca, m, ordersCert, ordersKey, caFile
+}
+
 // TestControlPlaneMutualTLS runs the assembled control plane over mutual TLS
 // with bearer tokens: a sidecar syncs its own service's directives, a
 // certificate for one service cannot open another's stream, a caller without
@@ -42,22 +64,7 @@ func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
 // roles and records the admin's name in the audit log.
 func TestControlPlaneMutualTLS(t *testing.T) {
 	t.Parallel()
-	ca := mtlstest.NewCA(t, "mesh-test")
-	dir := t.TempDir()
-	cpCert, cpKey, caFile := ca.Files(t, dir, "controlplane", mtlstest.Leaf{SPIFFE: spiffe + "omnibridge-controlplane"})
-	ordersCert, ordersKey, _ := ca.Files(t, dir, "orders", mtlstest.Leaf{SPIFFE: spiffe + "orders"})
-	tokens := writeFile(t, "tokens", "admin alice s3cret-admin-token-0001\nviewer bob s3cret-viewer-token-0001\n")
-
-	cfg := DefaultControlPlaneConfig()
-	cfg.Base.Bus = bus.Config{Brokers: startBroker(t)}
-	cfg.Base.Listen, cfg.Base.Logger = "127.0.0.1:0", quietLog()
-	cfg.APITokensFile = tokens
-	cfg.TLS = mtls.Config{CertFile: cpCert, KeyFile: cpKey, CAFile: caFile}
-	m, err := NewControlPlane(t.Context(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	run(t, "control plane", m.Run)
+	ca, m, ordersCert, ordersKey, caFile := startMTLSControlPlane(t)
 	if !strings.HasPrefix(m.URL(), "https://") {
 		t.Fatalf("URL %s, want https", m.URL())
 	}

@@ -12,9 +12,7 @@ import (
 	"connectrpc.com/connect"
 	bridgev1 "github.com/omninode/bridge/gen/omninode/bridge/v1"
 	"github.com/omninode/bridge/gen/omninode/bridge/v1/bridgev1connect"
-	"github.com/omninode/bridge/internal/bus"
 	"github.com/omninode/bridge/internal/mtls"
-	"github.com/omninode/bridge/internal/mtls/mtlstest"
 	"github.com/omninode/bridge/internal/rpcmetrics"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -50,21 +48,7 @@ func rejected(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 // good calls are not counted.
 func TestControlPlaneCountsRejections(t *testing.T) {
 	t.Parallel()
-	ca := mtlstest.NewCA(t, "mesh-test")
-	dir := t.TempDir()
-	cpCert, cpKey, caFile := ca.Files(t, dir, "controlplane", mtlstest.Leaf{SPIFFE: spiffe + "omnibridge-controlplane"})
-	ordersCert, ordersKey, _ := ca.Files(t, dir, "orders", mtlstest.Leaf{SPIFFE: spiffe + "orders"})
-	tokens := writeFile(t, "tokens", "admin alice s3cret-admin-token-0001\nviewer bob s3cret-viewer-token-0001\n")
-	cfg := DefaultControlPlaneConfig()
-	cfg.Base.Bus = bus.Config{Brokers: startBroker(t)}
-	cfg.Base.Listen, cfg.Base.Logger = "127.0.0.1:0", quietLog()
-	cfg.APITokensFile = tokens
-	cfg.TLS = mtls.Config{CertFile: cpCert, KeyFile: cpKey, CAFile: caFile}
-	m, err := NewControlPlane(t.Context(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	run(t, "control plane", m.Run)
+	_, m, ordersCert, ordersKey, caFile := startMTLSControlPlane(t)
 	src, err := mtls.NewSource(mtls.Config{CertFile: ordersCert, KeyFile: ordersKey, CAFile: caFile})
 	if err != nil {
 		t.Fatal(err)
